@@ -1,0 +1,59 @@
+/*
+ * Logging in the original engine's format (HAKA.md section c):
+ *
+ *   "info  core:      message"
+ *
+ * level name left-justified on 5 columns, a space, "section:", padding so
+ * that messages align on the longest section name printed so far, a space,
+ * the message. FATAL goes to stderr, everything else to stdout (or to the
+ * file set with log_set_output). Levels are per section.
+ */
+#ifndef HAKA_LOG_H
+#define HAKA_LOG_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+enum log_level {
+	LOG_FATAL = 0,
+	LOG_ERROR,
+	LOG_WARNING,
+	LOG_INFO,
+	LOG_DEBUG,
+	LOG_TRACE,
+	LOG_LEVEL_COUNT
+};
+
+/* Name as printed ("fatal", "error", "warn", "info", "debug", "trace"). */
+const char *log_level_str(enum log_level level);
+
+/*
+ * Parse a level specification: "LEVEL[,section=LEVEL...]", for example
+ * "warn,tcp=debug". Level names: fatal, error, warn, warning, info, debug,
+ * trace, default. Returns HK_OK, or HK_ERR with a message in err (a static
+ * or caller-owned buffer of errlen bytes) and the current levels untouched.
+ */
+int log_set_level_spec(const char *spec, char *err, size_t errlen);
+
+/* Set the default level (sections without their own level). */
+void log_set_default_level(enum log_level level);
+
+/* True when a message of this level in this section would be printed. */
+int log_enabled(const char *section, enum log_level level);
+
+/*
+ * Print one message. The section is a short constant string ("core",
+ * "tcp", "external"...). A message ending with '\n' prints an empty line
+ * after it, as in the original.
+ */
+void hk_log(enum log_level level, const char *section, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void hk_vlog(enum log_level level, const char *section, const char *fmt,
+    va_list ap);
+
+/* Redirect non-fatal output (default stdout). The stream is not closed. */
+void log_set_output(FILE *out);
+
+#define LOG_DEBUG_ENABLED(sec) log_enabled((sec), LOG_DEBUG)
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * Project-wide return codes and small shared types.
+ * Every module returns these (CONVENTIONS.md section 4).
+ */
+#ifndef HAKA_TYPES_H
+#define HAKA_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	HK_OK = 0,	  /* done; outputs valid */
+	HK_ERR = -1,	  /* failed; outputs untouched */
+	HK_AGAIN = -2,	  /* need more data */
+	HK_GAP = -3,	  /* a hole in the stream was reached */
+	HK_DECLINED = -5, /* not mine */
+};
+
+/* Capture or wall-clock time, in nanoseconds resolution. */
+struct hk_time {
+	int64_t sec;
+	int32_t nsec;
+};
+
+static inline int64_t
+hk_time_ns(const struct hk_time *t)
+{
+	return t->sec * 1000000000LL + t->nsec;
+}
+
+#define HK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif
