@@ -35,7 +35,9 @@ enum flow_flags {
 	FLOW_F_MIDSTREAM = 1 << 1, /* picked up without a handshake */
 	FLOW_F_ENDED = 1 << 2,	   /* end_connection fired */
 	FLOW_F_NEW_FIRED = 1 << 3, /* new_connection fired */
-	FLOW_F_RESET = 1 << 4,	   /* reset() forged RSTs */
+	FLOW_F_RESET = 1 << 4,	   /* reset() requested */
+	FLOW_F_DROP_DONE = 1 << 5, /* the drop has been applied */
+	FLOW_F_UNTRACKED = 1 << 6, /* forward without inspection */
 };
 
 #define FLOW_LHDR_MAX 32
