@@ -1,0 +1,585 @@
+/*
+ * The offline capture backend: pcap_source replays capture files (pcap or
+ * pcapng, through libpcap) one after the other as packets, and pcap_sink
+ * writes the frames the engine forwards to a classic pcap file. hakapcap
+ * owns one source and at most one sink; the engine pulls packets from the
+ * source and writes each accepted packet to the sink when it is released.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pcap/pcap.h>
+
+#include <haka/capture.h>
+#include <haka/log.h>
+
+#define PCAP_LOG_SECTION "capture"
+
+/*
+ * Largest frame the sink writes; longer frames are cut (the header keeps
+ * their length). It is also the snaplen in the file header: libpcap
+ * refuses to read back a record longer than this.
+ */
+#define PCAP_SINK_SNAPLEN 262144
+
+#define PCAP_ETHERTYPE_IPV4 0x0800
+#define PCAP_ETHERTYPE_IPV6 0x86dd
+
+/*
+ * Link types the sink can synthesise a header for. These are the values
+ * of link.c; raw IP is 12 (DLT_RAW on most systems), 14 (DLT_RAW on
+ * BSD/OS) or 101 (LINKTYPE_RAW as a file holds it).
+ */
+#define PCAP_DLT_NULL       0
+#define PCAP_DLT_EN10MB     1
+#define PCAP_DLT_RAW        12
+#define PCAP_DLT_RAW_BSDOS  14
+#define PCAP_LINKTYPE_RAW   101
+#define PCAP_DLT_LOOP       108
+#define PCAP_DLT_LINUX_SLL  113
+#define PCAP_DLT_IPV4       228
+#define PCAP_DLT_IPV6       229
+#define PCAP_DLT_LINUX_SLL2 276
+
+#define PCAP_AF_INET  2
+#define PCAP_AF_INET6 24 /* the BSD value every reader knows */
+
+#define PCAP_SLL_HOST     0 /* sll_pkttype: sent to us */
+#define PCAP_SLL_OUTGOING 4 /* sll_pkttype: sent by us */
+#define PCAP_ARPHRD_ETHER 1
+
+#define PCAP_LINK_HDR_MAX 20 /* SLL2, the longest header synthesised */
+
+struct pcap_source {
+	char **files; /* copies of the names given to open */
+	int nfiles;
+	int cur;           /* index of the current (last opened) file */
+	int next;          /* index of the next file to open */
+	pcap_t *pcap;      /* handle on files[cur]; NULL once it is done */
+	int linktype;      /* pcap_datalink of files[cur] */
+	uint64_t file_pkt; /* packets read from files[cur] */
+	uint64_t last_id;  /* id of the last packet returned */
+	uint64_t errors;
+	uint64_t bytes;
+};
+
+struct pcap_sink {
+	pcap_t *pcap; /* dead handle that carries the link type */
+	pcap_dumper_t *dumper;
+	char *path;
+	int linktype;
+	bool failed;      /* a write error was logged */
+	bool skip_warned; /* an unwritable frame was logged */
+	uint8_t *frame;   /* PCAP_LINK_HDR_MAX + PCAP_SINK_SNAPLEN bytes */
+};
+
+static void pcap_set_err(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Format a message into the caller's err buffer, which may be NULL. */
+static void
+pcap_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static pcap_t *
+pcap_source_open_file(const char *file, char *errbuf)
+{
+	errbuf[0] = '\0';
+	/*
+	 * Nanosecond precision: libpcap scales microsecond files up, so
+	 * ts.nsec is exact for both kinds.
+	 */
+	return pcap_open_offline_with_tstamp_precision(
+	    file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+}
+
+static void
+pcap_source_free(struct pcap_source *src)
+{
+	int i;
+
+	if (src->pcap != NULL)
+		pcap_close(src->pcap);
+	if (src->files != NULL) {
+		for (i = 0; i < src->nfiles; i++)
+			free(src->files[i]);
+		free(src->files);
+	}
+	free(src);
+}
+
+/*
+ * The names are copied, so the caller's array need not outlive the
+ * source. Returns a source owned by the caller (pcap_source_close), or
+ * NULL with a message in err (errlen bytes, always terminated) when an
+ * argument is wrong, memory is short or the first file cannot be opened.
+ */
+struct pcap_source *
+pcap_source_open(char *const *files, int nfiles, char *err, size_t errlen)
+{
+	struct pcap_source *src;
+	char errbuf[PCAP_ERRBUF_SIZE];
+	int i;
+
+	if (files == NULL || nfiles <= 0) {
+		pcap_set_err(err, errlen, "no capture file");
+		return NULL;
+	}
+	for (i = 0; i < nfiles; i++) {
+		if (files[i] == NULL) {
+			pcap_set_err(err, errlen, "capture file %d has no name",
+			             i);
+			return NULL;
+		}
+	}
+	if ((src = calloc(1, sizeof(*src))) == NULL ||
+	    (src->files = calloc((size_t)nfiles, sizeof(char *))) == NULL) {
+		free(src);
+		pcap_set_err(err, errlen, "%s", strerror(ENOMEM));
+		return NULL;
+	}
+	src->nfiles = nfiles;
+	for (i = 0; i < nfiles; i++) {
+		if ((src->files[i] = strdup(files[i])) == NULL) {
+			pcap_source_free(src);
+			pcap_set_err(err, errlen, "%s", strerror(ENOMEM));
+			return NULL;
+		}
+	}
+	src->pcap = pcap_source_open_file(src->files[0], errbuf);
+	if (src->pcap == NULL) {
+		pcap_set_err(err, errlen, "%s: %s", files[0], errbuf);
+		pcap_source_free(src);
+		return NULL;
+	}
+	src->cur = 0;
+	src->next = 1;
+	src->linktype = pcap_datalink(src->pcap);
+	return src;
+}
+
+/*
+ * Open the next file that can be opened, skipping (with a warning,
+ * counted) those that cannot. Returns HK_OK, or HK_AGAIN when no file is
+ * left; cur and linktype then still name the last file opened.
+ */
+static int
+pcap_source_advance(struct pcap_source *src)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	pcap_t *p;
+
+	while (src->next < src->nfiles) {
+		p = pcap_source_open_file(src->files[src->next], errbuf);
+		if (p == NULL) {
+			hk_log(LOG_WARNING, PCAP_LOG_SECTION,
+			       "cannot open capture file %s, skipped: %s",
+			       src->files[src->next], errbuf);
+			src->errors++;
+			src->next++;
+			continue;
+		}
+		src->cur = src->next++;
+		src->pcap = p;
+		src->linktype = pcap_datalink(p);
+		src->file_pkt = 0;
+		return HK_OK;
+	}
+	return HK_AGAIN;
+}
+
+static void
+pcap_source_end_file(struct pcap_source *src)
+{
+	pcap_close(src->pcap);
+	src->pcap = NULL;
+}
+
+/*
+ * With nanosecond precision libpcap puts nanoseconds in tv_usec. A file
+ * may hold any 32-bit value there, so carry the excess into seconds
+ * rather than let it overflow nsec.
+ */
+static void
+pcap_source_ts(struct hk_time *ts, const struct pcap_pkthdr *hdr)
+{
+	int64_t sec = (int64_t)hdr->ts.tv_sec;
+	int64_t ns = (int64_t)hdr->ts.tv_usec;
+
+	sec += ns / 1000000000;
+	ns %= 1000000000;
+	if (ns < 0) {
+		ns += 1000000000;
+		sec--;
+	}
+	ts->sec = sec;
+	ts->nsec = (int32_t)ns;
+}
+
+/*
+ * Returns HK_OK with *out a new packet (refcnt 1, owned by the caller),
+ * HK_AGAIN when every file has been read (and on every call after that),
+ * or HK_ERR when no memory was left for a packet: that frame is lost,
+ * and the next call goes on with the one after it. *out is set only on
+ * HK_OK.
+ */
+int
+pcap_source_next(struct pcap_source *src, struct packet **out)
+{
+	struct pcap_pkthdr *hdr;
+	const u_char *bytes;
+	struct packet *pkt;
+	int rc;
+
+	for (;;) {
+		if (src->pcap == NULL && pcap_source_advance(src) != HK_OK)
+			return HK_AGAIN;
+		rc = pcap_next_ex(src->pcap, &hdr, &bytes);
+		if (rc == 1)
+			break;
+		if (rc == 0)
+			continue; /* live capture timeout: not for files */
+		if (rc != PCAP_ERROR_BREAK) {
+			/*
+			 * A damaged record: libpcap cannot find the next one,
+			 * so the rest of this file is lost.
+			 */
+			hk_log(LOG_WARNING, PCAP_LOG_SECTION,
+			       "capture file %s damaged after %" PRIu64
+			       " packets, going on with the next file: %s",
+			       src->files[src->cur], src->file_pkt,
+			       pcap_geterr(src->pcap));
+			src->errors++;
+		}
+		pcap_source_end_file(src);
+	}
+
+	src->file_pkt++;
+	src->bytes += hdr->caplen;
+	/* libpcap reuses its buffer on the next read: copy. */
+	if ((pkt = packet_new(hdr->caplen)) == NULL) {
+		hk_log(LOG_WARNING, PCAP_LOG_SECTION,
+		       "out of memory for packet %" PRIu64 " of %s (%" PRIu32
+		       " bytes), dropped",
+		       src->file_pkt, src->files[src->cur], hdr->caplen);
+		return HK_ERR;
+	}
+	memcpy(pkt->data, bytes, hdr->caplen);
+	pkt->id = ++src->last_id;
+	pcap_source_ts(&pkt->ts, hdr);
+	pkt->wirelen = hdr->len;
+	pkt->linktype = (uint32_t)src->linktype;
+	/* Past 255 files the index wraps: it only tells files apart. */
+	pkt->ifindex = (uint8_t)src->cur;
+	(void)link_decode(pkt);
+	*out = pkt;
+	return HK_OK;
+}
+
+int
+pcap_source_linktype(const struct pcap_source *src)
+{
+	return src->linktype;
+}
+
+/* Valid until pcap_source_close. */
+const char *
+pcap_source_file(const struct pcap_source *src)
+{
+	return src->files[src->cur];
+}
+
+uint64_t
+pcap_source_errors(const struct pcap_source *src)
+{
+	return src->errors;
+}
+
+uint64_t
+pcap_source_bytes(const struct pcap_source *src)
+{
+	return src->bytes;
+}
+
+void
+pcap_source_close(struct pcap_source *src)
+{
+	if (src != NULL)
+		pcap_source_free(src);
+}
+
+/* --- pcap_sink --------------------------------------------------------- */
+
+static void
+pcap_sink_free(struct pcap_sink *sink)
+{
+	if (sink->dumper != NULL)
+		pcap_dump_close(sink->dumper);
+	if (sink->pcap != NULL)
+		pcap_close(sink->pcap);
+	free(sink->frame);
+	free(sink->path);
+	free(sink);
+}
+
+static bool
+pcap_is_raw(int dlt)
+{
+	return dlt == PCAP_DLT_RAW || dlt == PCAP_DLT_RAW_BSDOS ||
+	       dlt == PCAP_LINKTYPE_RAW;
+}
+
+/*
+ * Any link type is accepted: frames of that type are copied as they are;
+ * only frames of another type need a header link.c knows. Returns a sink
+ * owned by the caller (pcap_sink_close), or NULL with a message in err.
+ */
+struct pcap_sink *
+pcap_sink_open(const char *path, int linktype, char *err, size_t errlen)
+{
+	struct pcap_sink *sink;
+
+	if (path == NULL) {
+		pcap_set_err(err, errlen, "no output file");
+		return NULL;
+	}
+	if ((sink = calloc(1, sizeof(*sink))) == NULL ||
+	    (sink->path = strdup(path)) == NULL ||
+	    (sink->frame = malloc(PCAP_LINK_HDR_MAX + PCAP_SINK_SNAPLEN)) ==
+	        NULL) {
+		if (sink != NULL)
+			pcap_sink_free(sink);
+		pcap_set_err(err, errlen, "%s", strerror(ENOMEM));
+		return NULL;
+	}
+	/*
+	 * libpcap knows raw IP only by this platform's DLT_RAW (it writes
+	 * LINKTYPE_RAW in the file) and refuses 101 itself.
+	 */
+	if (pcap_is_raw(linktype))
+		linktype = DLT_RAW;
+	sink->linktype = linktype;
+	sink->pcap = pcap_open_dead_with_tstamp_precision(
+	    linktype, PCAP_SINK_SNAPLEN, PCAP_TSTAMP_PRECISION_MICRO);
+	if (sink->pcap == NULL) {
+		pcap_set_err(err, errlen, "%s: cannot create a pcap handle",
+		             path);
+		pcap_sink_free(sink);
+		return NULL;
+	}
+	if ((sink->dumper = pcap_dump_open(sink->pcap, path)) == NULL) {
+		pcap_set_err(err, errlen, "%s: %s", path,
+		             pcap_geterr(sink->pcap));
+		pcap_sink_free(sink);
+		return NULL;
+	}
+	return sink;
+}
+
+static void
+pcap_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void
+pcap_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/*
+ * Build the link header of the sink's type for a packet of another type
+ * into hdr (PCAP_LINK_HDR_MAX bytes). Returns its length, or -1 when the
+ * frame cannot be carried by that type (unknown protocol, IPv6 on
+ * DLT_IPV4, a link type with no header known here).
+ */
+static int
+pcap_sink_link_hdr(const struct pcap_sink *sink, const struct packet *pkt,
+                   uint8_t *hdr)
+{
+	uint16_t type = pkt->ethertype;
+	bool ip = type == PCAP_ETHERTYPE_IPV4 || type == PCAP_ETHERTYPE_IPV6;
+	uint8_t pkttype;
+	uint32_t af;
+
+	pkttype =
+	    (pkt->flags & PKT_F_FORGED) ? PCAP_SLL_OUTGOING : PCAP_SLL_HOST;
+	af = type == PCAP_ETHERTYPE_IPV4 ? PCAP_AF_INET : PCAP_AF_INET6;
+	if (type == 0)
+		return -1;
+	switch (sink->linktype) {
+	case PCAP_DLT_EN10MB:
+		/* Destination and source MAC all zero, then EtherType. */
+		memset(hdr, 0, 12);
+		pcap_put16(hdr + 12, type);
+		return 14;
+	case PCAP_DLT_LINUX_SLL:
+		/* pkttype, ARPHRD, address length, 8-byte address, protocol */
+		memset(hdr, 0, 16);
+		pcap_put16(hdr, pkttype);
+		pcap_put16(hdr + 2, PCAP_ARPHRD_ETHER);
+		pcap_put16(hdr + 14, type);
+		return 16;
+	case PCAP_DLT_LINUX_SLL2:
+		/*
+		 * protocol, reserved, ifindex (32), ARPHRD, pkttype (8),
+		 * address length (8), 8-byte address
+		 */
+		memset(hdr, 0, 20);
+		pcap_put16(hdr, type);
+		pcap_put16(hdr + 8, PCAP_ARPHRD_ETHER);
+		hdr[10] = pkttype;
+		return 20;
+	case PCAP_DLT_NULL:
+		if (!ip)
+			return -1;
+		/* Host byte order, as the capturing machine wrote it. */
+		memcpy(hdr, &af, 4);
+		return 4;
+	case PCAP_DLT_LOOP:
+		if (!ip)
+			return -1;
+		pcap_put32(hdr, af);
+		return 4;
+	case PCAP_DLT_IPV4:
+		return type == PCAP_ETHERTYPE_IPV4 ? 0 : -1;
+	case PCAP_DLT_IPV6:
+		return type == PCAP_ETHERTYPE_IPV6 ? 0 : -1;
+	default:
+		if (pcap_is_raw(sink->linktype))
+			return ip ? 0 : -1;
+		return -1;
+	}
+}
+
+static uint32_t
+pcap_min32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * See capture.h. Frames longer than PCAP_SINK_SNAPLEN are cut. A frame
+ * of another link type that the file's type cannot carry (see
+ * pcap_sink_link_hdr) is not written: a warning is logged the first
+ * time and HK_OK is returned, because the file itself is fine. After a
+ * write error every call returns HK_ERR.
+ */
+int
+pcap_sink_write(struct pcap_sink *sink, const struct packet *pkt)
+{
+	struct pcap_pkthdr ph;
+	const uint8_t *data;
+	uint32_t caplen, wirelen, l3len;
+	uint64_t wire64;
+	int64_t sec, nsec;
+	int hlen;
+	int saved;
+
+	if (sink->failed)
+		return HK_ERR;
+
+	if ((int)pkt->linktype == sink->linktype ||
+	    (pcap_is_raw((int)pkt->linktype) && pcap_is_raw(sink->linktype))) {
+		caplen = pcap_min32(pkt->caplen, PCAP_SINK_SNAPLEN);
+		wirelen =
+		    pkt->wirelen >= pkt->caplen ? pkt->wirelen : pkt->caplen;
+		data = pkt->data;
+	} else {
+		hlen = -1;
+		if (pkt->l3_off <= pkt->caplen)
+			hlen = pcap_sink_link_hdr(sink, pkt, sink->frame);
+		if (hlen < 0) {
+			if (!sink->skip_warned) {
+				hk_log(LOG_WARNING, PCAP_LOG_SECTION,
+				       "%s: packet %" PRIu64
+				       " (link type %" PRIu32
+				       ", ethertype 0x%04x) cannot be written "
+				       "as link type %d; such packets are left "
+				       "out",
+				       sink->path, pkt->id, pkt->linktype,
+				       pkt->ethertype, sink->linktype);
+				sink->skip_warned = true;
+			}
+			return HK_OK;
+		}
+		l3len = pkt->caplen - pkt->l3_off;
+		caplen = pcap_min32(l3len, PCAP_SINK_SNAPLEN);
+		memcpy(sink->frame + hlen, pkt->data + pkt->l3_off, caplen);
+		caplen += (uint32_t)hlen;
+		/*
+		 * Bytes cut from the capture were cut behind l3 too; a
+		 * wire length near 4 GB from a hostile file must not wrap
+		 * below caplen.
+		 */
+		wire64 = (uint64_t)hlen + (pkt->wirelen - pkt->l3_off);
+		if (pkt->wirelen < pkt->caplen || wire64 < caplen)
+			wirelen = caplen;
+		else if (wire64 > UINT32_MAX)
+			wirelen = UINT32_MAX;
+		else
+			wirelen = (uint32_t)wire64;
+		data = sink->frame;
+	}
+
+	sec = pkt->ts.sec;
+	nsec = pkt->ts.nsec;
+	sec += nsec / 1000000000;
+	nsec %= 1000000000;
+	if (nsec < 0) {
+		nsec += 1000000000;
+		sec--;
+	}
+	memset(&ph, 0, sizeof(ph));
+	ph.ts.tv_sec = (time_t)sec;
+	ph.ts.tv_usec = (suseconds_t)(nsec / 1000);
+	ph.caplen = caplen;
+	ph.len = wirelen;
+
+	errno = 0;
+	pcap_dump((u_char *)sink->dumper, &ph, data);
+	/* pcap_dump reports nothing: the stdio error flag does. */
+	if (ferror(pcap_dump_file(sink->dumper))) {
+		saved = errno;
+		hk_log(LOG_ERROR, PCAP_LOG_SECTION, "%s: write error: %s",
+		       sink->path, saved != 0 ? strerror(saved) : "unknown");
+		sink->failed = true;
+		return HK_ERR;
+	}
+	return HK_OK;
+}
+
+/*
+ * Flush and close. A write error found while flushing is logged (once,
+ * as in pcap_sink_write); the file is closed either way.
+ */
+void
+pcap_sink_close(struct pcap_sink *sink)
+{
+	if (sink == NULL)
+		return;
+	errno = 0;
+	if (pcap_dump_flush(sink->dumper) != 0 && !sink->failed) {
+		hk_log(LOG_ERROR, PCAP_LOG_SECTION, "%s: write error: %s",
+		       sink->path, errno != 0 ? strerror(errno) : "unknown");
+		sink->failed = true;
+	}
+	pcap_sink_free(sink);
+}
