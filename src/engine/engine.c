@@ -474,6 +474,7 @@ tcp_session(struct engine *e, struct packet *pkt)
 			}
 			if (pkt->pl_len > 0)
 				engine_anomaly(e, ANOM_TCP_DATA_ON_SYN, pkt);
+			seq++; /* the SYN takes one sequence number */
 			goto data;
 		}
 		if (fl & TCP_RST) {
@@ -549,9 +550,7 @@ tcp_session(struct engine *e, struct packet *pkt)
 		    !(f->flags & FLOW_F_MIDSTREAM)) {
 			engine_anomaly(e, ANOM_TCP_UNEXPECTED_PACKET, pkt);
 		}
-		if (pkt->pl_len == 0)
-			goto hold;
-		seq++;
+		seq++; /* the SYN takes one sequence number */
 	} else if (f->state == TCP_ST_SYN_RECEIVED && dir == FLOW_UP &&
 	    (fl & TCP_ACK)) {
 		f->state = TCP_ST_ESTABLISHED;
@@ -564,7 +563,7 @@ tcp_session(struct engine *e, struct packet *pkt)
 data:
 	st = &f->dir[dir];
 	if (!st->init)
-		stream_init(st, (fl & TCP_SYN) ? seq : seq);
+		stream_init(st, seq);
 	if (stream_insert(st, pkt, seq, &res) != HK_OK) {
 		engine_anomaly(e, res.memcap_global ? ANOM_TCP_MEMCAP_GLOBAL :
 						      ANOM_TCP_MEMCAP_FLOW,
@@ -619,11 +618,6 @@ data:
 			}
 		}
 	}
-	return;
-hold:
-	st = &f->dir[dir];
-	if (st->init)
-		stream_insert(st, pkt, seq, &res);
 }
 
 /* --- the packet path ------------------------------------------------- */

@@ -1,0 +1,612 @@
+/*
+ * The haka table of the rule API (HAKA.md section b): haka.rule,
+ * haka.alert (with address/service and updates), haka.log, haka.abort,
+ * the event objects, haka.dissectors and the built-in modules
+ * protocol/ipv4, protocol/tcp and protocol/tcp_connection.
+ */
+#include <string.h>
+
+#include <haka/alert.h>
+#include <haka/log.h>
+
+#include "lua/lvm_priv.h"
+
+#define ALERT_MAX_NODES 32
+#define ALERT_MAX_VALUES 32
+#define ALERT_MAX_REFS 32
+
+static const char *const rule_keys[] = {"on", "hook", "eval", "options",
+	"name", NULL};
+
+void
+lapi_push_event(lua_State *L, struct lvm *vm, enum hk_event ev)
+{
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->events_ref);
+	lua_rawgeti(L, -1, ev);
+	lua_remove(L, -2);
+}
+
+static int
+check_event(lua_State *L, int idx)
+{
+	int ev;
+
+	if (!lua_istable(L, idx) || !lua_getmetatable(L, idx))
+		return luaL_error(L, "rule must bind on an event");
+	luaL_getmetatable(L, LMT_EVENT);
+	if (!lua_rawequal(L, -1, -2))
+		return luaL_error(L, "rule must bind on an event");
+	lua_pop(L, 2);
+	lua_getfield(L, idx, "id");
+	ev = (int)lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	return ev;
+}
+
+/* haka.rule{on = EVENT, eval = function, options = {streamed = bool}} */
+static int
+l_rule(lua_State *L)
+{
+	struct lvm *vm = lvm_from(L);
+	lua_Debug ar;
+	int ev, i;
+	bool streamed = false;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, 1) != 0) {
+		const char *k = lua_type(L, -2) == LUA_TSTRING ?
+		    lua_tostring(L, -2) :
+		    NULL;
+
+		for (i = 0; k != NULL && rule_keys[i] != NULL; i++)
+			if (strcmp(k, rule_keys[i]) == 0)
+				break;
+		if (k == NULL || rule_keys[i] == NULL)
+			return luaL_error(L, "unexpected field '%s' in rule",
+			    k != NULL ? k : "?");
+		lua_pop(L, 1);
+	}
+	if (lua_getfield(L, 1, "on") == LUA_TNIL) {
+		lua_pop(L, 1);
+		lua_getfield(L, 1, "hook");
+	}
+	if (lua_isnil(L, -1))
+		return luaL_error(L, "no event defined for rule");
+	ev = check_event(L, -1);
+	lua_pop(L, 1);
+	if (lua_getfield(L, 1, "eval") != LUA_TFUNCTION)
+		return luaL_error(L, "rule eval function expected");
+	lua_pop(L, 1);
+	switch (lua_getfield(L, 1, "options")) {
+	case LUA_TNIL:
+		break;
+	case LUA_TTABLE:
+		lua_getfield(L, -1, "streamed");
+		streamed = lua_toboolean(L, -1);
+		lua_pop(L, 1);
+		break;
+	default:
+		return luaL_error(L, "rule options should be table");
+	}
+	lua_pop(L, 1);
+	if (streamed && ev != EV_TCPC_RECEIVE_DATA)
+		return luaL_error(L, "event '%s' cannot be streamed",
+		    hk_event_name(ev));
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref[ev]);
+	lua_createtable(L, 0, 4);
+	lua_getfield(L, 1, "eval");
+	lua_setfield(L, -2, "eval");
+	lua_pushboolean(L, streamed);
+	lua_setfield(L, -2, "streamed");
+	lua_getfield(L, 1, "name");
+	lua_setfield(L, -2, "name");
+	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar))
+		lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+	else
+		lua_pushliteral(L, "?");
+	lua_setfield(L, -2, "where");
+	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	lua_pop(L, 1);
+	vm->nrules[ev]++;
+	return 0;
+}
+
+/* --- alerts ---------------------------------------------------------- */
+
+struct alert_build {
+	struct alert a;
+	struct alert_node nodes[2][ALERT_MAX_NODES];
+	char *values[2][ALERT_MAX_NODES][ALERT_MAX_VALUES];
+	const char *mref[ALERT_MAX_VALUES];
+	uint64_t refs[ALERT_MAX_REFS];
+	int anchor; /* stack index of a table keeping strings alive */
+	int nanchor;
+};
+
+/* tostring(value), kept alive in the anchor table. */
+static const char *
+anchored_string(lua_State *L, struct alert_build *b, int idx)
+{
+	const char *s;
+
+	idx = lua_absindex(L, idx);
+	s = luaL_tolstring(L, idx, NULL);
+	lua_rawseti(L, b->anchor, ++b->nanchor);
+	return s;
+}
+
+static enum alert_level
+parse_level(lua_State *L, int idx, const char *field)
+{
+	const char *s = lua_tostring(L, idx);
+
+	if (s != NULL && strcmp(s, "low") == 0)
+		return ALERT_LOW;
+	if (s != NULL && strcmp(s, "medium") == 0)
+		return ALERT_MEDIUM;
+	if (s != NULL && strcmp(s, "high") == 0)
+		return ALERT_HIGH;
+	luaL_error(L, "invalid %s '%s' (low, medium or high expected)", field,
+	    s != NULL ? s : luaL_typename(L, idx));
+	return ALERT_LEVEL_NONE;
+}
+
+static void
+parse_time(lua_State *L, int idx, struct hk_time *t)
+{
+	double v;
+
+	if (lua_istable(L, idx)) {
+		lua_getfield(L, idx, "secs");
+		lua_getfield(L, idx, "nsecs");
+		t->sec = (int64_t)lua_tointeger(L, -2);
+		t->nsec = (int32_t)lua_tointeger(L, -1);
+		lua_pop(L, 2);
+		return;
+	}
+	v = luaL_checknumber(L, idx);
+	t->sec = (int64_t)v;
+	t->nsec = (int32_t)((v - (double)t->sec) * 1e9);
+}
+
+static int
+parse_nodes(lua_State *L, struct alert_build *b, int idx, int which,
+    struct alert_node **out)
+{
+	int n = 0, i, len, j, vlen;
+
+	idx = lua_absindex(L, idx);
+	luaL_checktype(L, idx, LUA_TTABLE);
+	/* A single node is accepted as well as a list of nodes. */
+	if (lua_getfield(L, idx, "__alert_node") != LUA_TNIL) {
+		lua_pop(L, 1);
+		lua_createtable(L, 1, 0);
+		lua_pushvalue(L, idx);
+		lua_rawseti(L, -2, 1);
+		lua_replace(L, idx);
+	} else {
+		lua_pop(L, 1);
+	}
+	len = (int)lua_rawlen(L, idx);
+	for (i = 1; i <= len && n < ALERT_MAX_NODES; i++) {
+		struct alert_node *node = &b->nodes[which][n];
+
+		lua_rawgeti(L, idx, i);
+		if (!lua_istable(L, -1) ||
+		    lua_getfield(L, -1, "__alert_node") != LUA_TSTRING)
+			return luaL_error(L, "alert: sources and targets must "
+					     "be haka.alert.address(...) or "
+					     "haka.alert.service(...)");
+		node->kind = strcmp(lua_tostring(L, -1), "service") == 0 ?
+		    ALERT_NODE_SERVICE :
+		    ALERT_NODE_ADDRESS;
+		lua_pop(L, 1);
+		vlen = (int)lua_rawlen(L, -1);
+		node->values = b->values[which][n];
+		node->nvalues = 0;
+		for (j = 1; j <= vlen && j <= ALERT_MAX_VALUES; j++) {
+			lua_rawgeti(L, -1, j);
+			node->values[node->nvalues++] =
+			    (char *)anchored_string(L, b, -1);
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+		n++;
+	}
+	*out = b->nodes[which];
+	return n;
+}
+
+/* Fill b->a from the table at idx. Raises a Lua error on a bad field. */
+static void
+parse_alert(lua_State *L, int idx, struct alert_build *b)
+{
+	struct alert *a = &b->a;
+
+	idx = lua_absindex(L, idx);
+	luaL_checktype(L, idx, LUA_TTABLE);
+	memset(a, 0, sizeof(*a));
+	lua_newtable(L);
+	b->anchor = lua_gettop(L);
+	b->nanchor = 0;
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		const char *k = lua_type(L, -2) == LUA_TSTRING ?
+		    lua_tostring(L, -2) :
+		    "?";
+
+		if (strcmp(k, "description") == 0) {
+			a->description = anchored_string(L, b, -1);
+		} else if (strcmp(k, "severity") == 0) {
+			a->severity = parse_level(L, -1, "severity");
+		} else if (strcmp(k, "confidence") == 0) {
+			if (lua_type(L, -1) == LUA_TNUMBER) {
+				a->confidence = ALERT_NUMERIC;
+				a->confidence_num = lua_tonumber(L, -1);
+			} else {
+				a->confidence = parse_level(L, -1,
+				    "confidence");
+			}
+		} else if (strcmp(k, "completion") == 0) {
+			const char *s = lua_tostring(L, -1);
+
+			if (s != NULL && strcmp(s, "failed") == 0)
+				a->completion = ALERT_FAILED;
+			else if (s != NULL && strcmp(s, "successful") == 0)
+				a->completion = ALERT_SUCCESSFUL;
+			else
+				luaL_error(L, "invalid completion '%s' (failed "
+					      "or successful expected)",
+				    s != NULL ? s : "?");
+		} else if (strcmp(k, "start_time") == 0) {
+			parse_time(L, -1, &a->start_time);
+		} else if (strcmp(k, "end_time") == 0) {
+			parse_time(L, -1, &a->end_time);
+		} else if (strcmp(k, "method") == 0) {
+			luaL_checktype(L, -1, LUA_TTABLE);
+			if (lua_getfield(L, -1, "description") != LUA_TNIL)
+				a->method_description =
+				    anchored_string(L, b, -1);
+			lua_pop(L, 1);
+			if (lua_getfield(L, -1, "ref") != LUA_TNIL) {
+				a->method_ref = b->mref;
+				if (lua_istable(L, -1)) {
+					int i, n = (int)lua_rawlen(L, -1);
+
+					for (i = 1; i <= n &&
+					     i <= ALERT_MAX_VALUES;
+					     i++) {
+						lua_rawgeti(L, -1, i);
+						b->mref[a->method_nref++] =
+						    anchored_string(L, b, -1);
+						lua_pop(L, 1);
+					}
+				} else {
+					b->mref[a->method_nref++] =
+					    anchored_string(L, b, -1);
+				}
+			}
+			lua_pop(L, 1);
+		} else if (strcmp(k, "sources") == 0) {
+			a->nsources = parse_nodes(L, b, -1, 0, &a->sources);
+		} else if (strcmp(k, "targets") == 0) {
+			a->ntargets = parse_nodes(L, b, -1, 1, &a->targets);
+		} else if (strcmp(k, "ref") == 0) {
+			int i, n;
+
+			luaL_checktype(L, -1, LUA_TTABLE);
+			if (lua_getfield(L, -1, "__alert_id") != LUA_TNIL) {
+				b->refs[a->nrefs++] =
+				    (uint64_t)lua_tointeger(L, -1);
+				lua_pop(L, 1);
+			} else {
+				lua_pop(L, 1);
+				n = (int)lua_rawlen(L, -1);
+				for (i = 1; i <= n && a->nrefs < ALERT_MAX_REFS;
+				     i++) {
+					lua_rawgeti(L, -1, i);
+					if (lua_istable(L, -1) &&
+					    lua_getfield(L, -1,
+						"__alert_id") != LUA_TNIL)
+						b->refs[a->nrefs++] =
+						    (uint64_t)lua_tointeger(L,
+							-1);
+					else
+						lua_pushnil(L);
+					lua_pop(L, 2);
+				}
+			}
+			a->refs = b->refs;
+		} else {
+			luaL_error(L, "unexpected field '%s'", k);
+		}
+		lua_pop(L, 1);
+	}
+}
+
+static int l_alert_update(lua_State *L);
+
+static int
+l_alert(lua_State *L)
+{
+	struct alert_build *b;
+	uint64_t id;
+
+	b = lua_newuserdata(L, sizeof(*b)); /* freed by the GC */
+	parse_alert(L, 1, b);
+	id = alert_post(&b->a);
+	lua_createtable(L, 0, 2);
+	lua_pushinteger(L, (lua_Integer)id);
+	lua_setfield(L, -2, "__alert_id");
+	lua_pushcfunction(L, l_alert_update);
+	lua_setfield(L, -2, "update");
+	return 1;
+}
+
+static int
+l_alert_update(lua_State *L)
+{
+	struct alert_build *b;
+	uint64_t id;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_getfield(L, 1, "__alert_id");
+	id = (uint64_t)luaL_checkinteger(L, -1);
+	lua_pop(L, 1);
+	b = lua_newuserdata(L, sizeof(*b));
+	parse_alert(L, 2, b);
+	alert_update(id, &b->a);
+	return 0;
+}
+
+static int
+alert_node(lua_State *L, const char *kind)
+{
+	int n = lua_gettop(L), i;
+
+	lua_createtable(L, n, 1);
+	for (i = 1; i <= n; i++) {
+		luaL_tolstring(L, i, NULL);
+		lua_rawseti(L, -2, i);
+	}
+	lua_pushstring(L, kind);
+	lua_setfield(L, -2, "__alert_node");
+	return 1;
+}
+
+static int
+l_alert_address(lua_State *L)
+{
+	return alert_node(L, "address");
+}
+
+static int
+l_alert_service(lua_State *L)
+{
+	return alert_node(L, "service");
+}
+
+static int
+l_alert_call(lua_State *L)
+{
+	lua_remove(L, 1); /* haka.alert table itself */
+	return l_alert(L);
+}
+
+/* --- logging --------------------------------------------------------- */
+
+/* string.format(...) of the arguments from index 'first'. */
+static const char *
+format_args(lua_State *L, int first)
+{
+	int n = lua_gettop(L) - first + 1;
+
+	if (n <= 0)
+		return "";
+	lua_getglobal(L, "string");
+	lua_getfield(L, -1, "format");
+	lua_remove(L, -2);
+	lua_insert(L, first);
+	lua_call(L, n, 1);
+	return luaL_tolstring(L, -1, NULL);
+}
+
+static int
+log_at(lua_State *L, enum log_level level, int first)
+{
+	const char *msg;
+
+	if (!log_enabled("external", level))
+		return 0;
+	msg = format_args(L, first);
+	hk_log(level, "external", "%s", msg);
+	return 0;
+}
+
+static int l_log_call(lua_State *L) { return log_at(L, LOG_INFO, 2); }
+static int l_log_info(lua_State *L) { return log_at(L, LOG_INFO, 1); }
+static int l_log_debug(lua_State *L) { return log_at(L, LOG_DEBUG, 1); }
+static int l_log_warning(lua_State *L) { return log_at(L, LOG_WARNING, 1); }
+static int l_log_error(lua_State *L) { return log_at(L, LOG_ERROR, 1); }
+static int l_log_fatal(lua_State *L) { return log_at(L, LOG_FATAL, 1); }
+static int l_log_trace(lua_State *L) { return log_at(L, LOG_TRACE, 1); }
+
+/* --- misc -------------------------------------------------------------- */
+
+static int
+l_capture_mode(lua_State *L)
+{
+	struct lvm *vm = lvm_from(L);
+
+	lua_pushstring(L, engine_pass_through(vm->eng) ? "passthrough" :
+							   "normal");
+	return 1;
+}
+
+static int
+l_current_thread(lua_State *L)
+{
+	lua_pushinteger(L, 0);
+	return 1;
+}
+
+static int
+event_tostring(lua_State *L)
+{
+	lua_getfield(L, 1, "name");
+	lua_pushfstring(L, "<event %s>", lua_tostring(L, -1));
+	return 1;
+}
+
+static void
+new_event(lua_State *L, struct lvm *vm, enum hk_event ev)
+{
+	lua_createtable(L, 0, 2);
+	lua_pushstring(L, hk_event_name(ev));
+	lua_setfield(L, -2, "name");
+	lua_pushinteger(L, ev);
+	lua_setfield(L, -2, "id");
+	luaL_setmetatable(L, LMT_EVENT);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->events_ref);
+	lua_pushvalue(L, -2);
+	lua_rawseti(L, -2, ev);
+	lua_pop(L, 1);
+}
+
+/* Set t[name] = event (t on top of the stack). */
+static void
+set_event(lua_State *L, struct lvm *vm, const char *name, enum hk_event ev)
+{
+	lapi_push_event(L, vm, ev);
+	lua_setfield(L, -2, name);
+}
+
+/* Push a dissector module table {name, events = {...}}. */
+static void
+push_dissector(lua_State *L, struct lvm *vm, const char *name,
+    const char *const *evnames, const enum hk_event *evs, int n)
+{
+	int i;
+
+	lua_newtable(L);
+	lua_pushstring(L, name);
+	lua_setfield(L, -2, "name");
+	lua_newtable(L);
+	for (i = 0; i < n; i++)
+		set_event(L, vm, evnames[i], evs[i]);
+	lua_setfield(L, -2, "events");
+	lua_newtable(L);
+	lua_setfield(L, -2, "policies");
+	lua_newtable(L);
+	lua_setfield(L, -2, "helper");
+}
+
+static int
+l_module_loader(lua_State *L)
+{
+	/* upvalue: the module table */
+	lua_pushvalue(L, lua_upvalueindex(1));
+	return 1;
+}
+
+static const char haka_prelude[] =
+    "local ok, pp = pcall(require, 'haka/pprint')\n"
+    "if ok and type(pp) == 'table' then\n"
+    "  debug.pprint = pp.pprint\n"
+    "  debug.hide_underscore = pp.hide_underscore\n"
+    "  debug.hide_function = pp.hide_function\n"
+    "end\n";
+
+void
+lapi_haka_init(lua_State *L, struct lvm *vm)
+{
+	static const luaL_Reg log_fns[] = {{"info", l_log_info},
+		{"debug", l_log_debug}, {"warning", l_log_warning},
+		{"warn", l_log_warning}, {"error", l_log_error},
+		{"fatal", l_log_fatal}, {"trace", l_log_trace}, {NULL, NULL}};
+	static const char *const ipv4_ev[] = {"receive_packet", "anomaly"};
+	static const enum hk_event ipv4_id[] = {EV_IPV4_RECEIVE_PACKET,
+		EV_IPV4_ANOMALY};
+	static const char *const tcp_ev[] = {"receive_packet"};
+	static const enum hk_event tcp_id[] = {EV_TCP_RECEIVE_PACKET};
+	static const char *const tcpc_ev[] = {"new_connection",
+		"receive_packet", "receive_data", "end_connection", "anomaly"};
+	static const enum hk_event tcpc_id[] = {EV_TCPC_NEW_CONNECTION,
+		EV_TCPC_RECEIVE_PACKET, EV_TCPC_RECEIVE_DATA,
+		EV_TCPC_END_CONNECTION, EV_TCPC_ANOMALY};
+	static const char *const modnames[] = {"protocol/ipv4", "protocol/tcp",
+		"protocol/tcp_connection"};
+	static const char *const disnames[] = {"ipv4", "tcp",
+		"tcp_connection"};
+	int i;
+
+	luaL_newmetatable(L, LMT_EVENT);
+	lua_pushcfunction(L, event_tostring);
+	lua_setfield(L, -2, "__tostring");
+	lua_pop(L, 1);
+	lua_newtable(L);
+	vm->events_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	for (i = 0; i < EV_COUNT; i++)
+		new_event(L, vm, i);
+	lua_pop(L, EV_COUNT);
+
+	lua_newtable(L); /* haka */
+	lua_pushcfunction(L, l_rule);
+	lua_setfield(L, -2, "rule");
+	lua_pushcfunction(L, l_capture_mode);
+	lua_setfield(L, -2, "capture_mode");
+	lua_pushcfunction(L, l_current_thread);
+	lua_setfield(L, -2, "current_thread");
+
+	/* haka.alert: callable, with address and service */
+	lua_newtable(L);
+	lua_pushcfunction(L, l_alert_address);
+	lua_setfield(L, -2, "address");
+	lua_pushcfunction(L, l_alert_service);
+	lua_setfield(L, -2, "service");
+	lua_newtable(L);
+	lua_pushcfunction(L, l_alert_call);
+	lua_setfield(L, -2, "__call");
+	lua_setmetatable(L, -2);
+	lua_setfield(L, -2, "alert");
+
+	/* haka.log: callable, with one function per level */
+	luaL_newlib(L, log_fns);
+	lua_newtable(L);
+	lua_pushcfunction(L, l_log_call);
+	lua_setfield(L, -2, "__call");
+	lua_setmetatable(L, -2);
+	lua_setfield(L, -2, "log");
+
+	lua_newtable(L); /* haka.events */
+	set_event(L, vm, "started", EV_STARTED);
+	set_event(L, vm, "exiting", EV_EXITING);
+	lua_setfield(L, -2, "events");
+
+	lua_newtable(L); /* haka.dissectors */
+	push_dissector(L, vm, "ipv4", ipv4_ev, ipv4_id, 2);
+	lua_setfield(L, -2, "ipv4");
+	push_dissector(L, vm, "tcp", tcp_ev, tcp_id, 1);
+	lua_setfield(L, -2, "tcp");
+	push_dissector(L, vm, "tcp_connection", tcpc_ev, tcpc_id, 5);
+	lua_setfield(L, -2, "tcp_connection");
+
+	/* require('protocol/...') returns the same tables. */
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	for (i = 0; i < 3; i++) {
+		lua_getfield(L, -2, disnames[i]);
+		lua_pushcclosure(L, l_module_loader, 1);
+		lua_setfield(L, -2, modnames[i]);
+	}
+	lua_pop(L, 1);
+	lua_setfield(L, -2, "dissectors");
+
+	lua_setglobal(L, "haka");
+
+	if (luaL_loadbufferx(L, haka_prelude, sizeof(haka_prelude) - 1,
+		"=haka", "t") == LUA_OK)
+		lua_pcall(L, 0, 0, 0);
+	lua_settop(L, 0);
+}

@@ -1,0 +1,873 @@
+/*
+ * The sandboxed Lua 5.3 VM (CONVENTIONS.md section 9): counting allocator
+ * with a cap, instruction budget that a rule's own pcall cannot swallow,
+ * a safe library set, strict globals with a private environment per rule
+ * file, text-only loading, and the one protected call every rule goes
+ * through. Also the event dispatch used by the engine.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <haka/log.h>
+
+#include "lua/lapi_pcre.h"
+#include "lua/lvm_priv.h"
+
+static const char *const event_names[EV_COUNT] = {
+	[EV_STARTED] = "haka:started",
+	[EV_EXITING] = "haka:exiting",
+	[EV_IPV4_RECEIVE_PACKET] = "ipv4:receive_packet",
+	[EV_TCP_RECEIVE_PACKET] = "tcp:receive_packet",
+	[EV_TCPC_NEW_CONNECTION] = "tcp_connection:new_connection",
+	[EV_TCPC_RECEIVE_PACKET] = "tcp_connection:receive_packet",
+	[EV_TCPC_RECEIVE_DATA] = "tcp_connection:receive_data",
+	[EV_TCPC_END_CONNECTION] = "tcp_connection:end_connection",
+	[EV_IPV4_ANOMALY] = "ipv4:anomaly",
+	[EV_TCPC_ANOMALY] = "tcp_connection:anomaly",
+};
+
+const char *
+hk_event_name(enum hk_event ev)
+{
+	if ((unsigned)ev >= EV_COUNT)
+		return "unknown";
+	return event_names[ev];
+}
+
+static const char lvm_key = 'k';
+
+struct lvm *
+lvm_from(lua_State *L)
+{
+	struct lvm *vm;
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &lvm_key);
+	vm = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	return vm;
+}
+
+/*
+ * Counting allocator: refuses growth past the limit, always accepts
+ * shrinks. When ptr is NULL, osize is a type tag, not a size.
+ */
+static void *
+lvm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	struct lvm *vm = ud;
+	size_t old = ptr != NULL ? osize : 0;
+	void *n;
+
+	if (nsize == 0) {
+		free(ptr);
+		vm->mem_used -= old;
+		return NULL;
+	}
+	if (nsize > old && vm->conf.mem_limit != 0 &&
+	    vm->mem_used - old + nsize > vm->conf.mem_limit)
+		return NULL;
+	n = realloc(ptr, nsize);
+	if (n == NULL)
+		return NULL;
+	vm->mem_used = vm->mem_used - old + nsize;
+	if (vm->mem_used > vm->mem_peak)
+		vm->mem_peak = vm->mem_used;
+	return n;
+}
+
+size_t
+lvm_memory(const struct lvm *vm)
+{
+	return vm->mem_used;
+}
+
+static int
+lvm_panic(lua_State *L)
+{
+	hk_log(LOG_FATAL, "lua", "panic: %s", lua_tostring(L, -1));
+	abort();
+}
+
+#define HOOK_STEP 1000
+
+/*
+ * Instruction budget: once exceeded, the hook is re-armed to fire on every
+ * instruction, so a rule's own pcall cannot swallow the error.
+ */
+static void
+lvm_hook(lua_State *L, lua_Debug *ar)
+{
+	struct lvm *vm = lvm_from(L);
+
+	(void)ar;
+	if (vm->over_budget) {
+		luaL_error(L, "instruction budget exceeded");
+		return;
+	}
+	vm->instr_used += HOOK_STEP;
+	if (vm->conf.instr_limit != 0 && vm->instr_used > vm->conf.instr_limit) {
+		vm->over_budget = true;
+		lua_sethook(L, lvm_hook, LUA_MASKCOUNT, 1);
+		luaL_error(L, "instruction budget exceeded (%llu instructions)",
+		    (unsigned long long)vm->conf.instr_limit);
+	}
+}
+
+static void
+arm_hook(struct lvm *vm, lua_State *co)
+{
+	vm->instr_used = 0;
+	vm->over_budget = false;
+	if (vm->conf.instr_limit != 0)
+		lua_sethook(co, lvm_hook, LUA_MASKCOUNT, HOOK_STEP);
+}
+
+static void
+disarm_hook(struct lvm *vm, lua_State *co)
+{
+	if (vm->conf.instr_limit != 0)
+		lua_sethook(co, NULL, 0, 0);
+	vm->over_budget = false;
+}
+
+static int
+msgh(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+
+	if (msg == NULL) {
+		if (luaL_callmeta(L, 1, "__tostring") &&
+		    lua_type(L, -1) == LUA_TSTRING)
+			return 1;
+		msg = lua_pushfstring(L, "(error object is a %s value)",
+		    luaL_typename(L, 1));
+	}
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+static const char abort_key = 'a';
+
+/* True when the error on top of the stack is haka.abort(). */
+static bool
+is_abort(lua_State *L, int idx)
+{
+	bool r;
+
+	if (!lua_islightuserdata(L, idx))
+		return false;
+	r = lua_touserdata(L, idx) == (void *)&abort_key;
+	return r;
+}
+
+static int
+l_abort(lua_State *L)
+{
+	lua_pushlightuserdata(L, (void *)&abort_key);
+	return lua_error(L);
+}
+
+static int
+abort_aware_msgh(lua_State *L)
+{
+	if (is_abort(L, 1))
+		return 1;
+	return msgh(L);
+}
+
+int
+lvm_pcall(struct lvm *vm, int nargs, const char *what)
+{
+	lua_State *L = vm->L;
+	int base = lua_gettop(L) - nargs; /* the function */
+	int rc;
+
+	lua_pushcfunction(L, abort_aware_msgh);
+	lua_insert(L, base);
+	arm_hook(vm, L);
+	rc = lua_pcall(L, nargs, 0, base);
+	disarm_hook(vm, L);
+	if (rc == LUA_OK) {
+		lua_remove(L, base);
+		return HK_OK;
+	}
+	if (is_abort(L, -1)) {
+		vm->stopped = true;
+		lua_pop(L, 2);
+		return HK_OK;
+	}
+	if (rc == LUA_ERRMEM)
+		hk_log(LOG_ERROR, "lua", "%s: not enough memory (limit %zu bytes)",
+		    what, vm->conf.mem_limit);
+	else
+		hk_log(LOG_ERROR, "lua", "%s", lua_tostring(L, -1));
+	lua_pop(L, 2);
+	return HK_ERR;
+}
+
+/* --- sandbox --------------------------------------------------------- */
+
+/*
+ * Reading an unknown name in a rule file is an error; a new global lands
+ * in the file's own environment, never in _G.
+ */
+static int
+env_index(lua_State *L)
+{
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+	lua_pushvalue(L, 2);
+	if (lua_rawget(L, -2) != LUA_TNIL)
+		return 1;
+	if (lua_type(L, 2) == LUA_TSTRING)
+		return luaL_error(L, "undefined global '%s'",
+		    lua_tostring(L, 2));
+	return luaL_error(L, "undefined global");
+}
+
+static int
+global_newindex(lua_State *L)
+{
+	return luaL_error(L, "assignment to the shared global '%s' refused",
+	    lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?");
+}
+
+/* Push a new private environment for a rule or module file. */
+static void
+push_env(struct lvm *vm)
+{
+	lua_State *L = vm->L;
+
+	lua_newtable(L);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env_mt_ref);
+	lua_setmetatable(L, -2);
+}
+
+/* Load a file as text in a private environment; the chunk is pushed. */
+static int
+load_file(struct lvm *vm, const char *path, const char *chunkname)
+{
+	lua_State *L = vm->L;
+	FILE *fp;
+	char *buf;
+	long n;
+	size_t got;
+	char *start;
+	int rc;
+
+	fp = fopen(path, "rb");
+	if (fp == NULL) {
+		lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
+		return LUA_ERRFILE;
+	}
+	if (fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) < 0 ||
+	    fseek(fp, 0, SEEK_SET) != 0 || n > (64L << 20)) {
+		fclose(fp);
+		lua_pushfstring(L, "cannot read %s", path);
+		return LUA_ERRFILE;
+	}
+	buf = malloc((size_t)n + 1);
+	if (buf == NULL) {
+		fclose(fp);
+		lua_pushfstring(L, "cannot read %s: out of memory", path);
+		return LUA_ERRMEM;
+	}
+	got = fread(buf, 1, (size_t)n, fp);
+	fclose(fp);
+	/*
+	 * Text only: bytecode is not checked by Lua. A "#!" first line is
+	 * skipped but its newline kept, so line numbers stay right.
+	 */
+	start = buf;
+	if (got > 0 && buf[0] == '#') {
+		start = memchr(buf, '\n', got);
+		if (start == NULL)
+			start = buf + got;
+	}
+	rc = luaL_loadbufferx(L, start, got - (size_t)(start - buf), chunkname,
+	    "t");
+	free(buf);
+	if (rc != LUA_OK)
+		return rc;
+	push_env(vm);
+	if (lua_setupvalue(L, -2, 1) == NULL)
+		lua_pop(L, 1);
+	return LUA_OK;
+}
+
+static bool
+file_exists(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/*
+ * require(name): already loaded modules, built-in modules (preload), then
+ * NAME.lua in the rule file's directory, then in the project's lua/.
+ */
+static int
+l_require(lua_State *L)
+{
+	struct lvm *vm = lvm_from(L);
+	const char *name = luaL_checkstring(L, 1);
+	const char *dirs[2];
+	char path[4096], chunk[4200];
+	int i, rc;
+
+	if (strstr(name, "..") != NULL)
+		return luaL_error(L, "module '%s' not found", name);
+	lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	if (lua_getfield(L, -1, name) != LUA_TNIL)
+		return 1;
+	lua_pop(L, 1);
+	lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	if (lua_getfield(L, -1, name) != LUA_TNIL) {
+		lua_pushstring(L, name);
+		lua_call(L, 1, 1);
+		goto loaded;
+	}
+	lua_pop(L, 2);
+	dirs[0] = vm->rule_dir;
+	dirs[1] = vm->conf.lua_dir;
+	for (i = 0; i < 2; i++) {
+		if (dirs[i] == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s.lua", dirs[i], name);
+		if (!file_exists(path))
+			continue;
+		snprintf(chunk, sizeof(chunk), "@%s", path);
+		rc = load_file(vm, path, chunk);
+		if (rc != LUA_OK)
+			return lua_error(L);
+		lua_pushstring(L, name);
+		lua_call(L, 1, 1);
+		goto loaded;
+	}
+	return luaL_error(L, "module '%s' not found", name);
+loaded:
+	/* LOADED table is below the result. */
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		lua_pushboolean(L, 1);
+	}
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, name);
+	return 1;
+}
+
+static void
+open_safe_libs(struct lvm *vm)
+{
+	lua_State *L = vm->L;
+	static const luaL_Reg libs[] = {
+		{"_G", luaopen_base},
+		{LUA_STRLIBNAME, luaopen_string},
+		{LUA_TABLIBNAME, luaopen_table},
+		{LUA_MATHLIBNAME, luaopen_math},
+		{LUA_UTF8LIBNAME, luaopen_utf8},
+		{LUA_COLIBNAME, luaopen_coroutine},
+		{NULL, NULL},
+	};
+	static const char *const removed[] = {"dofile", "loadfile", "load",
+		"collectgarbage", "loadstring", NULL};
+	const luaL_Reg *lib;
+	int i;
+
+	for (lib = libs; lib->func != NULL; lib++) {
+		luaL_requiref(L, lib->name, lib->func, 1);
+		lua_pop(L, 1);
+	}
+	if (vm->conf.allow_io) {
+		luaL_requiref(L, LUA_IOLIBNAME, luaopen_io, 1);
+		luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 1);
+		lua_pop(L, 2);
+	}
+	if (vm->conf.allow_debug) {
+		luaL_requiref(L, LUA_DBLIBNAME, luaopen_debug, 1);
+		lua_pop(L, 1);
+	} else {
+		/* Only a harmless part of debug. */
+		luaL_requiref(L, LUA_DBLIBNAME, luaopen_debug, 0);
+		lua_newtable(L);
+		lua_getfield(L, -2, "traceback");
+		lua_setfield(L, -2, "traceback");
+		lua_setglobal(L, "debug");
+		lua_pop(L, 1);
+	}
+	lua_pushglobaltable(L);
+	for (i = 0; removed[i] != NULL; i++) {
+		lua_pushnil(L);
+		lua_setfield(L, -2, removed[i]);
+	}
+	lua_pushcfunction(L, l_require);
+	lua_setfield(L, -2, "require");
+	/* The original (Lua 5.1 era) code uses unpack. */
+	lua_getglobal(L, "table");
+	lua_getfield(L, -1, "unpack");
+	lua_setfield(L, -3, "unpack");
+	lua_pop(L, 2);
+
+	/* package.loaded / package.preload without the package library. */
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	lua_pop(L, 1);
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	lua_pushcfunction(L, luaopen_regexp_pcre);
+	lua_setfield(L, -2, "regexp/pcre");
+	lua_pop(L, 1);
+
+	/* Environment metatable: strict reads falling through to _G. */
+	lua_newtable(L);
+	lua_pushcfunction(L, env_index);
+	lua_setfield(L, -2, "__index");
+	vm->env_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+static void
+lock_globals(struct lvm *vm)
+{
+	lua_State *L = vm->L;
+
+	lua_pushglobaltable(L);
+	lua_newtable(L);
+	lua_pushcfunction(L, global_newindex);
+	lua_setfield(L, -2, "__newindex");
+	lua_setmetatable(L, -2);
+	lua_pop(L, 1);
+}
+
+static const char *
+default_lua_dir(void)
+{
+	const char *env = getenv("HAKA_LUA_PATH");
+
+	if (env != NULL && *env != '\0')
+		return env;
+	if (file_exists(HAKA_LUA_DIR "/class.lua"))
+		return HAKA_LUA_DIR;
+	return HAKA_INSTALL_LUA_DIR;
+}
+
+struct lvm *
+lvm_new(const struct lvm_conf *conf, struct engine *eng)
+{
+	struct lvm *vm = calloc(1, sizeof(*vm));
+	lua_State *L;
+	int i;
+
+	if (vm == NULL)
+		return NULL;
+	vm->conf = *conf;
+	if (vm->conf.lua_dir == NULL)
+		vm->conf.lua_dir = default_lua_dir();
+	vm->eng = eng;
+	L = lua_newstate(lvm_alloc, vm);
+	if (L == NULL) {
+		free(vm);
+		return NULL;
+	}
+	vm->L = L;
+	lua_atpanic(L, lvm_panic);
+	lua_pushlightuserdata(L, vm);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &lvm_key);
+	open_safe_libs(vm);
+	for (i = 0; i < EV_COUNT; i++) {
+		lua_newtable(L);
+		vm->rules_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
+	lua_newtable(L);
+	vm->coros_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lapi_objects_init(L);
+	lapi_haka_init(L, vm);
+	lua_pushcfunction(L, l_abort);
+	lua_getglobal(L, "haka");
+	lua_insert(L, -2);
+	lua_setfield(L, -2, "abort");
+	lua_pop(L, 1);
+	return vm;
+}
+
+void
+lvm_free(struct lvm *vm)
+{
+	if (vm == NULL)
+		return;
+	lua_close(vm->L);
+	free(vm->rule_dir_buf);
+	free(vm);
+}
+
+int
+lvm_load_rules(struct lvm *vm, const char *path)
+{
+	lua_State *L = vm->L;
+	char chunk[4200];
+	char *copy;
+	int rc;
+
+	copy = strdup(path);
+	if (copy == NULL)
+		return HK_ERR;
+	free(vm->rule_dir_buf);
+	vm->rule_dir_buf = strdup(dirname(copy));
+	free(copy);
+	vm->rule_dir = vm->rule_dir_buf;
+	snprintf(chunk, sizeof(chunk), "@%s", path);
+	rc = load_file(vm, path, chunk);
+	if (rc != LUA_OK) {
+		hk_log(LOG_ERROR, "lua", "%s", lua_tostring(L, -1));
+		lua_pop(L, 1);
+		return HK_ERR;
+	}
+	lock_globals(vm);
+	if (lvm_pcall(vm, 0, path) != HK_OK)
+		return HK_ERR;
+	return HK_OK;
+}
+
+uint32_t
+lvm_rule_count(const struct lvm *vm, enum hk_event ev)
+{
+	return vm->nrules[ev];
+}
+
+void
+lvm_rule_summary(struct lvm *vm)
+{
+	uint32_t total = 0;
+	int i;
+
+	for (i = 0; i < EV_COUNT; i++) {
+		if (vm->nrules[i] == 0)
+			continue;
+		hk_log(LOG_INFO, "core", "%u rule(s) on event '%s'",
+		    vm->nrules[i], event_names[i]);
+		total += vm->nrules[i];
+	}
+	if (total == 0)
+		hk_log(LOG_WARNING, "core", "no registered rule");
+	else
+		hk_log(LOG_INFO, "core", "%u rule(s) registered\n", total);
+}
+
+/* --- dispatch -------------------------------------------------------- */
+
+/*
+ * Call every (non-streamed) rule of ev in registration order with the
+ * arguments pushed by 'push'. Stops early when a rule aborts, drops the
+ * packet or drops the flow.
+ */
+typedef void (*push_args_fn)(struct lvm *vm, void *arg);
+
+static int
+dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
+    int nargs, struct packet *pkt, struct flow *f)
+{
+	lua_State *L = vm->L;
+	int top = lua_gettop(L), i, n, rc = HK_OK;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref[ev]);
+	n = (int)lua_rawlen(L, -1);
+	vm->stopped = false;
+	vm->cur_flow = f;
+	for (i = 1; i <= n; i++) {
+		lua_rawgeti(L, -1, i);
+		if (lua_getfield(L, -1, "streamed") == LUA_TBOOLEAN &&
+		    lua_toboolean(L, -1) && ev == EV_TCPC_RECEIVE_DATA) {
+			lua_pop(L, 2);
+			continue;
+		}
+		lua_pop(L, 1);
+		lua_getfield(L, -1, "eval");
+		lua_remove(L, -2);
+		push(vm, arg);
+		if (lvm_pcall(vm, nargs, event_names[ev]) != HK_OK)
+			rc = HK_ERR;
+		if (vm->stopped || (pkt != NULL && pkt->verdict == PKT_DROP) ||
+		    (f != NULL && (f->flags & FLOW_F_DROPPED)))
+			break;
+	}
+	lua_settop(L, top);
+	lapi_invalidate_borrowed(vm);
+	vm->cur_flow = NULL;
+	return rc;
+}
+
+static void
+push_none(struct lvm *vm, void *arg)
+{
+	(void)vm;
+	(void)arg;
+}
+
+int
+lvm_event_simple(struct lvm *vm, enum hk_event ev)
+{
+	return dispatch(vm, ev, push_none, NULL, 0, NULL, NULL);
+}
+
+static void
+push_packet(struct lvm *vm, void *arg)
+{
+	struct packet *pkt = arg;
+
+	lapi_push_packet(vm, pkt,
+	    pkt->l4_hlen != 0 ? LPROXY_PACKET_TCP : LPROXY_PACKET_IPV4);
+}
+
+static void
+push_packet_ipv4(struct lvm *vm, void *arg)
+{
+	lapi_push_packet(vm, arg, LPROXY_PACKET_IPV4);
+}
+
+int
+lvm_event_packet(struct lvm *vm, enum hk_event ev, struct packet *pkt)
+{
+	/* ipv4 rules get the IPv4 view, even of a TCP packet. */
+	return dispatch(vm, ev,
+	    ev == EV_IPV4_RECEIVE_PACKET ? push_packet_ipv4 : push_packet, pkt, 1,
+	    pkt, NULL);
+}
+
+struct flow_args {
+	struct flow *f;
+	struct packet *pkt;
+	int dir;
+	enum hk_event ev;
+	enum anomaly anom;
+};
+
+static void
+push_flow_args(struct lvm *vm, void *arg)
+{
+	struct flow_args *a = arg;
+
+	lapi_push_flow(vm, a->f);
+	switch (a->ev) {
+	case EV_TCPC_NEW_CONNECTION:
+		lapi_push_packet(vm, a->pkt, LPROXY_PACKET_TCP);
+		break;
+	case EV_TCPC_RECEIVE_PACKET:
+		lapi_push_packet(vm, a->pkt, LPROXY_PACKET_TCP);
+		lua_pushstring(vm->L, lapi_dir_name(a->dir));
+		break;
+	default:
+		break;
+	}
+}
+
+int
+lvm_event_flow(struct lvm *vm, enum hk_event ev, struct flow *f,
+    struct packet *pkt, int dir)
+{
+	struct flow_args a = {f, pkt, dir, ev, 0};
+	int nargs = ev == EV_TCPC_NEW_CONNECTION ? 2 :
+	    ev == EV_TCPC_RECEIVE_PACKET	 ? 3 :
+						   1;
+
+	return dispatch(vm, ev, push_flow_args, &a, nargs, pkt, f);
+}
+
+static void
+push_anomaly_args(struct lvm *vm, void *arg)
+{
+	struct flow_args *a = arg;
+
+	if (a->f != NULL) {
+		lapi_push_flow(vm, a->f);
+		lua_pushstring(vm->L, anomaly_name(a->anom));
+		if (a->pkt != NULL)
+			lapi_push_packet(vm, a->pkt, a->pkt->l4_hlen != 0 ?
+				LPROXY_PACKET_TCP :
+				LPROXY_PACKET_IPV4);
+		else
+			lua_pushnil(vm->L);
+	} else {
+		lapi_push_packet(vm, a->pkt, LPROXY_PACKET_IPV4);
+		lua_pushstring(vm->L, anomaly_name(a->anom));
+	}
+}
+
+int
+lvm_event_anomaly(struct lvm *vm, enum hk_event ev, struct flow *f,
+    struct packet *pkt, enum anomaly an)
+{
+	struct flow_args a = {f, pkt, 0, ev, an};
+
+	return dispatch(vm, ev, push_anomaly_args, &a, f != NULL ? 3 : 2, pkt,
+	    f);
+}
+
+static void
+push_data_args(struct lvm *vm, void *arg)
+{
+	struct flow_args *a = arg;
+	struct stream *st = &a->f->dir[a->dir];
+
+	lapi_push_flow(vm, a->f);
+	lapi_push_data_stream(vm, a->f, a->dir, st->consumed, stream_avail(st));
+	lua_pushstring(vm->L, lapi_dir_name(a->dir));
+}
+
+/*
+ * Resume one streamed coroutine; its record (a table {co, it, done}) is
+ * on top of the stack. Returns HK_ERR when the rule failed.
+ */
+static int
+resume_streamed(struct lvm *vm, struct flow *f, int nargs, lua_State *co)
+{
+	lua_State *L = vm->L;
+	int rc;
+
+	arm_hook(vm, co);
+	rc = lua_resume(co, L, nargs);
+	disarm_hook(vm, co);
+	if (rc == LUA_YIELD) {
+		lua_settop(co, 0);
+		return HK_OK;
+	}
+	lua_pushboolean(L, 1);
+	lua_setfield(L, -2, "done");
+	if (rc == LUA_OK)
+		return HK_OK;
+	if (is_abort(co, -1)) {
+		vm->stopped = true;
+		return HK_OK;
+	}
+	luaL_traceback(L, co, lua_tostring(co, -1), 0);
+	hk_log(LOG_ERROR, "lua", "%s", lua_tostring(L, -1));
+	lua_pop(L, 1);
+	(void)f;
+	return HK_ERR;
+}
+
+int
+lvm_event_data(struct lvm *vm, struct flow *f, int dir, bool finished,
+    uint64_t *keep)
+{
+	lua_State *L = vm->L;
+	struct stream *st = &f->dir[dir];
+	struct flow_args a = {f, NULL, dir, EV_TCPC_RECEIVE_DATA, 0};
+	int rc = HK_OK, top = lua_gettop(L), i, n;
+
+	*keep = st->next;
+	if (stream_avail(st) > 0)
+		rc = dispatch(vm, EV_TCPC_RECEIVE_DATA, push_data_args, &a, 3,
+		    NULL, f);
+	if (f->flags & FLOW_F_DROPPED)
+		return rc;
+
+	/* Streamed rules: one coroutine per (flow, direction, rule). */
+	vm->data_finished = finished;
+	vm->cur_flow = f;
+	vm->stopped = false;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref[EV_TCPC_RECEIVE_DATA]);
+	n = (int)lua_rawlen(L, -1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->coros_ref);
+	if (lua_rawgetp(L, -1, f) == LUA_TNIL) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, -3, f);
+	}
+	/* stack: rules, coros, flowcoros */
+	for (i = 1; i <= n && !vm->stopped; i++) {
+		struct lproxy *it;
+		lua_State *co;
+		int key = dir * 100000 + i;
+
+		lua_rawgeti(L, top + 1, i);
+		if (lua_getfield(L, -1, "streamed") != LUA_TBOOLEAN ||
+		    !lua_toboolean(L, -1)) {
+			lua_pop(L, 2);
+			continue;
+		}
+		lua_pop(L, 1);
+		if (lua_rawgeti(L, top + 3, key) == LUA_TNIL) {
+			if (stream_avail(st) == 0 && !finished) {
+				lua_pop(L, 2);
+				continue;
+			}
+			lua_pop(L, 1);
+			lua_newtable(L);
+			co = lua_newthread(L);
+			lua_setfield(L, -2, "co");
+			it = lapi_push_iter(vm, f, dir, st->consumed);
+			lua_setfield(L, -2, "it");
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, top + 3, key);
+			lua_getfield(L, -2, "eval");
+			lua_xmove(L, co, 1);
+			lapi_push_flow(vm, f);
+			lua_xmove(L, co, 1);
+			lua_getfield(L, -1, "it");
+			lua_xmove(L, co, 1);
+			lua_pushstring(co, lapi_dir_name(dir));
+			if (resume_streamed(vm, f, 3, co) != HK_OK)
+				rc = HK_ERR;
+		} else {
+			if (lua_getfield(L, -1, "done") == LUA_TBOOLEAN) {
+				lua_pop(L, 3);
+				continue;
+			}
+			lua_pop(L, 1);
+			lua_getfield(L, -1, "co");
+			co = lua_tothread(L, -1);
+			lua_pop(L, 1);
+			if (resume_streamed(vm, f, 0, co) != HK_OK)
+				rc = HK_ERR;
+		}
+		/* A rule still running needs the bytes from its position. */
+		if (lua_getfield(L, -1, "done") == LUA_TNIL) {
+			lua_getfield(L, -2, "it");
+			it = lua_touserdata(L, -1);
+			if (it != NULL && it->off < *keep)
+				*keep = it->off;
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 3);
+		if (f->flags & FLOW_F_DROPPED)
+			break;
+	}
+	lua_settop(L, top);
+	lapi_invalidate_borrowed(vm);
+	vm->cur_flow = NULL;
+	if (*keep < st->consumed)
+		*keep = st->consumed;
+	return rc;
+}
+
+void
+lvm_flow_free(struct lvm *vm, struct flow *f)
+{
+	lua_State *L = vm->L;
+	struct lproxy *p;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->coros_ref);
+	if (lua_rawgetp(L, -1, f) == LUA_TTABLE) {
+		lua_pushnil(L);
+		while (lua_next(L, -2) != 0) {
+			lua_getfield(L, -1, "it");
+			p = lua_touserdata(L, -1);
+			if (p != NULL)
+				p->ptr = NULL;
+			lua_pop(L, 2);
+		}
+		lua_pushnil(L);
+		lua_rawsetp(L, -3, f);
+	}
+	lua_pop(L, 2);
+	if (f->lua_ref >= 0) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, f->lua_ref);
+		p = lua_touserdata(L, -1);
+		if (p != NULL)
+			p->ptr = NULL;
+		lua_pop(L, 1);
+		luaL_unref(L, LUA_REGISTRYINDEX, f->lua_ref);
+		f->lua_ref = LUA_NOREF;
+	}
+}

@@ -1,0 +1,92 @@
+/*
+ * Private interface between the Lua binding files: the VM structure, the
+ * proxies (packet, flow, data, iterator) and the helpers that create and
+ * invalidate them.
+ */
+#ifndef HAKA_LVM_PRIV_H
+#define HAKA_LVM_PRIV_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include <haka/engine.h>
+#include <haka/lvm.h>
+
+#define LVM_MAX_BORROWED 256
+
+struct lvm {
+	lua_State *L;
+	struct engine *eng;
+	struct lvm_conf conf;
+	size_t mem_used, mem_peak;
+	uint64_t instr_used;	   /* during the current call */
+	bool over_budget;
+	uint32_t nrules[EV_COUNT];
+	int rules_ref[EV_COUNT];   /* registry: array of rule records */
+	int events_ref;		   /* registry: event objects by id */
+	int coros_ref;		   /* registry: streamed coroutines per flow */
+	int env_mt_ref;		   /* registry: metatable of rule envs */
+	const char *rule_dir;	   /* directory of the rule file */
+	char *rule_dir_buf;
+	/* Proxies lent to rules during one dispatch, invalidated after. */
+	void *borrowed[LVM_MAX_BORROWED];
+	int nborrowed;
+	bool data_finished;	   /* receive_data: no more data will come */
+	struct flow *cur_flow;	   /* flow of the event being dispatched */
+	bool stopped;		   /* haka.abort() or a dropped flow */
+};
+
+/* The VM of a Lua state (stored in the registry). */
+struct lvm *lvm_from(lua_State *L);
+
+/* Proxy kinds. */
+enum lproxy_kind {
+	LPROXY_PACKET_IPV4 = 1,
+	LPROXY_PACKET_TCP,
+	LPROXY_FLOW,
+	LPROXY_DATA_PKT,    /* bytes of a packet */
+	LPROXY_DATA_STREAM, /* bytes of a stream direction */
+	LPROXY_ITER,
+};
+
+struct lproxy {
+	int kind;
+	void *ptr;	  /* packet or flow; NULL once invalid */
+	int dir;	  /* stream direction */
+	uint64_t off;	  /* data: absolute offset; iter: position */
+	uint64_t len;	  /* data length */
+};
+
+#define LMT_PACKET "haka.packet"
+#define LMT_FLOW "haka.flow"
+#define LMT_DATA "haka.data"
+#define LMT_ITER "haka.iter"
+#define LMT_EVENT "haka.event"
+#define LMT_ALERT "haka.alertid"
+
+/* lapi_objects.c */
+void lapi_objects_init(lua_State *L);
+/* Push a borrowed proxy (invalid after the current dispatch). */
+struct lproxy *lapi_push_packet(struct lvm *vm, struct packet *pkt, int kind);
+struct lproxy *lapi_push_data_pkt(struct lvm *vm, struct packet *pkt,
+    uint32_t off, uint32_t len);
+struct lproxy *lapi_push_data_stream(struct lvm *vm, struct flow *f, int dir,
+    uint64_t off, uint64_t len);
+/* Push the flow's proxy (one per flow, lives as long as the flow). */
+void lapi_push_flow(struct lvm *vm, struct flow *f);
+/* Push a new iterator over direction dir of f, from 'pos'. */
+struct lproxy *lapi_push_iter(struct lvm *vm, struct flow *f, int dir,
+    uint64_t pos);
+void lapi_invalidate_borrowed(struct lvm *vm);
+const char *lapi_dir_name(int dir);
+
+/* lapi_haka.c */
+void lapi_haka_init(lua_State *L, struct lvm *vm);
+/* Push the event object of id ev. */
+void lapi_push_event(lua_State *L, struct lvm *vm, enum hk_event ev);
+
+/* lvm.c: protected call with traceback, hook and stack check. */
+int lvm_pcall(struct lvm *vm, int nargs, const char *what);
+
+#endif
