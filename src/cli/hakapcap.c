@@ -385,10 +385,11 @@ main(int argc, char **argv)
 	{
 		uint32_t left = engine_flow_count(eng);
 
-		engine_finish(eng);
+		/* The original's order: the state closes, then the table. */
+		hk_log(LOG_DEBUG, "lua", "closing state");
 		if (lvm_has_rules(vm, EV_EXITING))
 			lvm_event_simple(vm, EV_EXITING);
-		hk_log(LOG_DEBUG, "lua", "closing state");
+		engine_finish(eng);
 		fflush(stdout);
 		if (show_summary)
 			summary(eng, src, now_sec(CLOCK_MONOTONIC) - t0,

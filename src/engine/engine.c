@@ -212,9 +212,12 @@ engine_flow_reset(struct engine *e, struct flow *f)
 static void
 send_rst(struct engine *e, struct flow *f, int dir)
 {
-	/* A RST that travels in direction dir, as its sender would. */
+	/*
+	 * A RST that travels in direction dir, with the sequence number of
+	 * the first byte not forwarded: what the receiver expects next.
+	 */
 	struct stream *st = &f->dir[dir];
-	uint32_t seq = st->init ? stream_off_seq(st, st->next) : 0;
+	uint32_t seq = st->init ? stream_off_seq(st, st->consumed) : 0;
 	uint32_t src = dir == FLOW_UP ? f->cli_ip : f->srv_ip;
 	uint32_t dst = dir == FLOW_UP ? f->srv_ip : f->cli_ip;
 	uint16_t sp = dir == FLOW_UP ? f->cli_port : f->srv_port;
@@ -291,6 +294,9 @@ flow_deliver(struct engine *e, struct flow *f, int dir, bool finished)
 	    (stream_avail(st) > 0 || finished)) {
 		if (lvm_event_data(e->vm, f, dir, finished, &keep) != HK_OK)
 			rule_failed(e, NULL);
+		/* Dropped: the bytes stay held, to be dropped with their packets. */
+		if (f->flags & FLOW_F_DROPPED)
+			return;
 	}
 	stream_consume(st, keep);
 }
@@ -341,8 +347,7 @@ static void
 flow_remove(struct engine *e, struct flow *f)
 {
 	flow_end(e, f);
-	if (!(f->flags & FLOW_F_DROP_DONE))
-		conn_log(f, "closing");
+	conn_log(f, "closing");
 	if (e->vm != NULL)
 		lvm_flow_free(e->vm, f);
 	if (e->cur_flow == f)

@@ -1,0 +1,24 @@
+# The original engine's own TCP captures with its reference outputs.
+set(H ${HAKA_DATA})
+set(R ${HAKA_DATA}/expected)
+haka_add_pcap_test(haka-tcp-oneconnection ${PCAP_DIR}/haka/connection-log.lua
+	${H}/modules__protocol__tcp__test__oneconnection.pcap
+	REF_TXT ${R}/modules__protocol__tcp__test__oneconnection-ref.txt
+	OPTIONS -l info,conn=debug,lua=debug)
+haka_add_pcap_test(haka-tcp-interleavedconnection ${PCAP_DIR}/haka/connection-log.lua
+	${H}/modules__protocol__tcp__test__interleavedconnection.pcap
+	REF_TXT ${R}/modules__protocol__tcp__test__interleavedconnection-ref.txt
+	OPTIONS -l info,conn=debug,lua=debug)
+haka_add_pcap_test(haka-tcp-stream-rst ${PCAP_DIR}/haka/stream-rst.lua
+	${H}/modules__protocol__tcp__test__stream-rst.pcap
+	REF_TXT ${R}/modules__protocol__tcp__test__stream-rst-ref.txt
+	REF_PCAP ${H}/modules__protocol__tcp__test__stream-rst-ref.pcap
+	OPTIONS -l info,conn=debug,lua=debug,external=debug)
+haka_add_pcap_test(haka-tcp-filter ${PCAP_DIR}/haka/filter.lua
+	${H}/modules__protocol__tcp__test__filter.pcap
+	REF_PCAP ${H}/modules__protocol__tcp__test__filter-ref.pcap)
+haka_add_pcap_test(haka-workshop-tcpfilter ${PCAP_DIR}/haka/tcpfilter.lua
+	${H}/doc__user__workshop__tcpfilter.pcap
+	REF_TXT ${R}/doc__test__workshop-tcpfilter-ref.txt
+	REF_PCAP ${H}/doc__test__workshop-tcpfilter-ref.pcap
+	OPTIONS -l info,conn=debug,lua=debug)
