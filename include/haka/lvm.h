@@ -82,14 +82,15 @@ int lvm_event_anomaly(struct lvm *vm, enum hk_event ev, struct flow *f,
 
 /*
  * receive_data: data are available in direction dir of f, from
- * stream.consumed to stream.next. Non-streamed rules get the whole range;
+ * stream.consumed to 'end' (no gap in between). Non-streamed rules get the
+ * whole range;
  * streamed rules (options = {streamed = true}) are resumed. On return
  * *keep is the lowest offset a streamed rule still needs (stream.next
  * when none): the caller consumes up to it. 'finished' tells the
  * streamed rules that no more data will come in this direction.
  */
-int lvm_event_data(struct lvm *vm, struct flow *f, int dir, bool finished,
-    uint64_t *keep);
+int lvm_event_data(struct lvm *vm, struct flow *f, int dir, uint64_t end,
+    bool finished, uint64_t *keep);
 
 /* The flow is going away: invalidate its Lua proxy and coroutines. */
 void lvm_flow_free(struct lvm *vm, struct flow *f);

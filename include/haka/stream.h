@@ -124,6 +124,15 @@ stream_ooo_first(const struct stream *st)
 }
 
 /*
+ * End of the run of bytes (no gap) that starts at 'from' (consumed <= from
+ * <= next): 'from' itself when a gap starts there.
+ */
+uint64_t stream_contig_end(const struct stream *st, uint64_t from);
+
+/* If 'off' falls in a gap, the end of that gap; otherwise off. */
+uint64_t stream_skip_gap(const struct stream *st, uint64_t off);
+
+/*
  * Copy len bytes from stream offset off (consumed <= off, off+len <=
  * next) into dst; gap bytes read as zero. Returns the number of gap bytes
  * met.

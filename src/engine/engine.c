@@ -285,20 +285,36 @@ static void
 flow_deliver(struct engine *e, struct flow *f, int dir, bool finished)
 {
 	struct stream *st = &f->dir[dir];
-	uint64_t keep = st->next;
+	uint64_t end, keep;
+	int guard;
 
 	if (!st->init)
 		return;
-	if ((f->flags & FLOW_F_DROPPED) == 0 &&
-	    lvm_has_rules(e->vm, EV_TCPC_RECEIVE_DATA) &&
-	    (stream_avail(st) > 0 || finished)) {
-		if (lvm_event_data(e->vm, f, dir, finished, &keep) != HK_OK)
+	if ((f->flags & FLOW_F_DROPPED) != 0 ||
+	    !lvm_has_rules(e->vm, EV_TCPC_RECEIVE_DATA)) {
+		stream_consume(st, st->next);
+		return;
+	}
+	/* One event per run of bytes: gaps are skipped between runs. */
+	for (guard = 0; guard < 1024; guard++) {
+		if (st->head != NULL && st->head->p == NULL &&
+		    st->head->off <= st->consumed) {
+			stream_consume(st, st->head->off + st->head->len);
+			continue;
+		}
+		end = stream_contig_end(st, st->consumed);
+		if (end == st->consumed && !finished)
+			break;
+		if (lvm_event_data(e->vm, f, dir, end,
+			finished && end == st->next, &keep) != HK_OK)
 			rule_failed(e, NULL);
 		/* Dropped: the bytes stay held, to be dropped with their packets. */
 		if (f->flags & FLOW_F_DROPPED)
 			return;
+		stream_consume(st, keep);
+		if (keep < end || st->consumed >= st->next)
+			break;
 	}
-	stream_consume(st, keep);
 }
 
 /* Flush queued segments across their holes, at the end of a connection. */
@@ -514,6 +530,15 @@ tcp_session(struct engine *e, struct packet *pkt)
 	e->cur_flow = f;
 	if (f->flags & FLOW_F_DROPPED) {
 		flow_apply_drop(e, f, pkt);
+		packet_drop(pkt);
+		return;
+	}
+	if (f->state == TCP_ST_RESET && !(fl & TCP_RST)) {
+		/*
+		 * The connection ended with a RST: later packets are not
+		 * inspected, so they are not forwarded either (a forged RST
+		 * must not blind the engine).
+		 */
 		packet_drop(pkt);
 		return;
 	}

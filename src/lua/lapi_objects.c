@@ -584,7 +584,9 @@ iter_need(lua_State *L)
 		return 1;
 	}
 	st = &f->dir[p->dir];
-	if (st->next - p->off >= (uint64_t)n) {
+	/* Bytes lost in a gap are skipped (the gap is an anomaly event). */
+	p->off = stream_skip_gap(st, p->off);
+	if (stream_contig_end(st, p->off) - p->off >= (uint64_t)n) {
 		lua_pushboolean(L, 1);
 		return 1;
 	}
@@ -602,8 +604,10 @@ iter_available(lua_State *L)
 {
 	struct lproxy *p = check_valid(L, 1, LMT_ITER);
 	struct flow *f = p->ptr;
+	struct stream *st = &f->dir[p->dir];
 
-	lua_pushinteger(L, (lua_Integer)(f->dir[p->dir].next - p->off));
+	lua_pushinteger(L,
+	    (lua_Integer)(stream_contig_end(st, p->off) - p->off));
 	return 1;
 }
 
@@ -613,7 +617,7 @@ iter_take(lua_State *L)
 {
 	struct lproxy *p = check_valid(L, 1, LMT_ITER);
 	struct flow *f = p->ptr;
-	uint64_t avail = f->dir[p->dir].next - p->off;
+	uint64_t avail = stream_contig_end(&f->dir[p->dir], p->off) - p->off;
 	lua_Integer n = luaL_optinteger(L, 2, (lua_Integer)avail);
 
 	if (n < 0 || (uint64_t)n > avail)

@@ -639,6 +639,7 @@ struct flow_args {
 	int dir;
 	enum hk_event ev;
 	enum anomaly anom;
+	uint64_t end;
 };
 
 static void
@@ -664,7 +665,7 @@ int
 lvm_event_flow(struct lvm *vm, enum hk_event ev, struct flow *f,
     struct packet *pkt, int dir)
 {
-	struct flow_args a = {f, pkt, dir, ev, 0};
+	struct flow_args a = {f, pkt, dir, ev, 0, 0};
 	int nargs = ev == EV_TCPC_NEW_CONNECTION ? 2 :
 	    ev == EV_TCPC_RECEIVE_PACKET	 ? 3 :
 						   1;
@@ -696,7 +697,7 @@ int
 lvm_event_anomaly(struct lvm *vm, enum hk_event ev, struct flow *f,
     struct packet *pkt, enum anomaly an)
 {
-	struct flow_args a = {f, pkt, 0, ev, an};
+	struct flow_args a = {f, pkt, 0, ev, an, 0};
 
 	return dispatch(vm, ev, push_anomaly_args, &a, f != NULL ? 3 : 2, pkt,
 	    f);
@@ -709,7 +710,8 @@ push_data_args(struct lvm *vm, void *arg)
 	struct stream *st = &a->f->dir[a->dir];
 
 	lapi_push_flow(vm, a->f);
-	lapi_push_data_stream(vm, a->f, a->dir, st->consumed, stream_avail(st));
+	lapi_push_data_stream(vm, a->f, a->dir, st->consumed,
+	    a->end - st->consumed);
 	lua_pushstring(vm->L, lapi_dir_name(a->dir));
 }
 
@@ -746,16 +748,16 @@ resume_streamed(struct lvm *vm, struct flow *f, int nargs, lua_State *co)
 }
 
 int
-lvm_event_data(struct lvm *vm, struct flow *f, int dir, bool finished,
-    uint64_t *keep)
+lvm_event_data(struct lvm *vm, struct flow *f, int dir, uint64_t end,
+    bool finished, uint64_t *keep)
 {
 	lua_State *L = vm->L;
 	struct stream *st = &f->dir[dir];
-	struct flow_args a = {f, NULL, dir, EV_TCPC_RECEIVE_DATA, 0};
+	struct flow_args a = {f, NULL, dir, EV_TCPC_RECEIVE_DATA, 0, end};
 	int rc = HK_OK, top = lua_gettop(L), i, n;
 
-	*keep = st->next;
-	if (stream_avail(st) > 0)
+	*keep = end;
+	if (end > st->consumed)
 		rc = dispatch(vm, EV_TCPC_RECEIVE_DATA, push_data_args, &a, 3,
 		    NULL, f);
 	if (f->flags & FLOW_F_DROPPED)
@@ -788,7 +790,7 @@ lvm_event_data(struct lvm *vm, struct flow *f, int dir, bool finished,
 		}
 		lua_pop(L, 1);
 		if (lua_rawgeti(L, top + 3, key) == LUA_TNIL) {
-			if (stream_avail(st) == 0 && !finished) {
+			if (end == st->consumed && !finished) {
 				lua_pop(L, 2);
 				continue;
 			}

@@ -355,6 +355,33 @@ stream_gap(struct stream *st, uint64_t upto)
 }
 
 uint64_t
+stream_contig_end(const struct stream *st, uint64_t from)
+{
+	const struct stream_seg *s;
+	uint64_t end = from;
+
+	for (s = st->head; s != NULL; s = s->next) {
+		if (s->off + s->len <= end)
+			continue;
+		if (s->off > end || s->p == NULL)
+			break;
+		end = s->off + s->len;
+	}
+	return end;
+}
+
+uint64_t
+stream_skip_gap(const struct stream *st, uint64_t off)
+{
+	const struct stream_seg *s;
+
+	for (s = st->head; s != NULL && s->off <= off; s = s->next)
+		if (s->p == NULL && off < s->off + s->len)
+			off = s->off + s->len;
+	return off;
+}
+
+uint64_t
 stream_copy(const struct stream *st, uint64_t off, uint8_t *dst, uint64_t len)
 {
 	const struct stream_seg *s;

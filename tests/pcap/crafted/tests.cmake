@@ -1,0 +1,13 @@
+# Crafted captures (made by tests/pcap/craft.py, described in
+# tests/pcap/README.md) replayed with a rule printing every event.
+set(C ${PCAP_DIR}/crafted)
+foreach(t tcp/out-of-order tcp/retransmit-diff tcp/one-byte-segments
+		tcp/missing-segment tcp/rst-middle tcp/no-handshake tcp/vlan
+		tcp/qinq tcp/sll tcp/sll2 tcp/null tcp/raw
+		ipv4/frag-overlap-diff ipv4/frag-simple ipv4/frag-incomplete
+		ipv4/bad-checksum ipv4/non-ipv4)
+	string(REPLACE "/" "-" n ${t})
+	haka_add_pcap_test(crafted-${n} ${C}/events.lua ${PCAP_DIR}/${t}.pcap
+		REF_TXT ${C}/${n}-ref.txt REF_PCAP ${C}/${n}-ref.pcap
+		OPTIONS -l info,conn=debug,lua=debug)
+endforeach()
