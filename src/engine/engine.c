@@ -315,6 +315,8 @@ flow_deliver(struct engine *e, struct flow *f, int dir, bool finished)
 		if (keep < end || st->consumed >= st->next)
 			break;
 	}
+	/* Release the packets whose bytes were all inspected already. */
+	stream_consume(st, st->consumed);
 }
 
 /* Flush queued segments across their holes, at the end of a connection. */
