@@ -54,6 +54,9 @@ usage(FILE *fp)
 	    "100000000, 0 = none)\n"
 	    "\t--allow-io:             Give the rules Lua's io and os "
 	    "libraries\n"
+	    "\t--tcp-checksum:         Verify TCP checksums (counted as "
+	    "anomalies)\n"
+	    "\t--no-ip-checksum:       Do not verify IPv4 header checksums\n"
 	    "\t--no-summary:           Do not print the end-of-run summary\n");
 }
 
@@ -152,6 +155,8 @@ enum {
 	OPT_ALLOW_IO,
 	OPT_NO_SUMMARY,
 	OPT_DUMP_GRAPH,
+	OPT_TCP_CSUM,
+	OPT_NO_IP_CSUM,
 };
 
 static bool
@@ -187,6 +192,8 @@ main(int argc, char **argv)
 		{"allow-io", no_argument, NULL, OPT_ALLOW_IO},
 		{"no-summary", no_argument, NULL, OPT_NO_SUMMARY},
 		{"dump-dissector-graph", no_argument, NULL, OPT_DUMP_GRAPH},
+		{"tcp-checksum", no_argument, NULL, OPT_TCP_CSUM},
+		{"no-ip-checksum", no_argument, NULL, OPT_NO_IP_CSUM},
 		{NULL, 0, NULL, 0}};
 	struct engine_conf conf;
 	struct lvm_conf lconf = {0};
@@ -206,6 +213,11 @@ main(int argc, char **argv)
 
 	engine_conf_defaults(&conf);
 	conf.pass_through = true;
+	/*
+	 * Captures often hold segments whose checksum the sending NIC was to
+	 * compute (offload): verifying them is opt-in when replaying.
+	 */
+	conf.tcp_verify_checksum = false;
 	while ((c = getopt_long(argc, argv, "hdl:a:o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
@@ -293,6 +305,12 @@ main(int argc, char **argv)
 			show_summary = false;
 			break;
 		case OPT_DUMP_GRAPH:
+			break;
+		case OPT_TCP_CSUM:
+			conf.tcp_verify_checksum = true;
+			break;
+		case OPT_NO_IP_CSUM:
+			conf.ipv4_verify_checksum = false;
 			break;
 		default:
 			usage(stderr);

@@ -9,5 +9,5 @@ foreach(t tcp/out-of-order tcp/retransmit-diff tcp/one-byte-segments
 	string(REPLACE "/" "-" n ${t})
 	haka_add_pcap_test(crafted-${n} ${C}/events.lua ${PCAP_DIR}/${t}.pcap
 		REF_TXT ${C}/${n}-ref.txt REF_PCAP ${C}/${n}-ref.pcap
-		OPTIONS -l info,conn=debug,lua=debug)
+		OPTIONS -l info,conn=debug,lua=debug --tcp-checksum)
 endforeach()
