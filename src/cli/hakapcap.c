@@ -54,6 +54,10 @@ usage(FILE *fp)
 	    "100000000, 0 = none)\n"
 	    "\t--allow-io:             Give the rules Lua's io and os "
 	    "libraries\n"
+	    "\t--tcp-ooo-limit <B>:    Out-of-order bytes queued per "
+	    "direction (default 1048576)\n"
+	    "\t--allow-debug:          Give the rules Lua's whole debug "
+	    "library\n"
 	    "\t--tcp-checksum:         Verify TCP checksums (counted as "
 	    "anomalies)\n"
 	    "\t--no-ip-checksum:       Do not verify IPv4 header checksums\n"
@@ -156,6 +160,8 @@ enum {
 	OPT_NO_SUMMARY,
 	OPT_DUMP_GRAPH,
 	OPT_TCP_CSUM,
+	OPT_ALLOW_DEBUG,
+	OPT_OOO_LIMIT,
 	OPT_NO_IP_CSUM,
 };
 
@@ -193,6 +199,8 @@ main(int argc, char **argv)
 		{"no-summary", no_argument, NULL, OPT_NO_SUMMARY},
 		{"dump-dissector-graph", no_argument, NULL, OPT_DUMP_GRAPH},
 		{"tcp-checksum", no_argument, NULL, OPT_TCP_CSUM},
+		{"allow-debug", no_argument, NULL, OPT_ALLOW_DEBUG},
+		{"tcp-ooo-limit", required_argument, NULL, OPT_OOO_LIMIT},
 		{"no-ip-checksum", no_argument, NULL, OPT_NO_IP_CSUM},
 		{NULL, 0, NULL, 0}};
 	struct engine_conf conf;
@@ -305,6 +313,17 @@ main(int argc, char **argv)
 			show_summary = false;
 			break;
 		case OPT_DUMP_GRAPH:
+			break;
+		case OPT_OOO_LIMIT:
+			if (!parse_u64(optarg, &v) || v > UINT32_MAX) {
+				fprintf(stderr, "hakapcap: --tcp-ooo-limit: a "
+						"number of bytes\n");
+				return 2;
+			}
+			conf.stream.max_ooo_bytes = (uint32_t)v;
+			break;
+		case OPT_ALLOW_DEBUG:
+			lconf.allow_debug = true;
 			break;
 		case OPT_TCP_CSUM:
 			conf.tcp_verify_checksum = true;

@@ -596,7 +596,24 @@ data:
 	st = &f->dir[dir];
 	if (!st->init)
 		stream_init(st, seq);
-	if (stream_insert(st, pkt, seq, &res) != HK_OK) {
+	if (stream_insert(st, pkt, seq, &res) != HK_OK && res.memcap_flow &&
+	    st->ooo != NULL) {
+		/*
+		 * The queue of this direction is full behind a hole: the hole
+		 * becomes a gap and the stream goes on.
+		 */
+		engine_anomaly(e, ANOM_TCP_MEMCAP_FLOW, pkt);
+		engine_anomaly(e, ANOM_TCP_GAP, pkt);
+		stream_gap(st, 0);
+		flow_deliver(e, f, dir, false);
+		if (f->flags & FLOW_F_DROPPED) {
+			flow_apply_drop(e, f, pkt);
+			return;
+		}
+		stream_insert(st, pkt, seq, &res);
+	}
+	if (res.memcap_flow || res.memcap_global) {
+		/* Refused: dropped, so that the sender retransmits it. */
 		engine_anomaly(e, res.memcap_global ? ANOM_TCP_MEMCAP_GLOBAL :
 						      ANOM_TCP_MEMCAP_FLOW,
 		    pkt);

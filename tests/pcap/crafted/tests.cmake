@@ -11,3 +11,11 @@ foreach(t tcp/out-of-order tcp/retransmit-diff tcp/one-byte-segments
 		REF_TXT ${C}/${n}-ref.txt REF_PCAP ${C}/${n}-ref.pcap
 		OPTIONS -l info,conn=debug,lua=debug --tcp-checksum)
 endforeach()
+
+# The out-of-order queue limit: the segments beyond the hole cannot be
+# queued (1 byte allowed), so they are refused and dropped (the sender
+# would retransmit them) with the tcp_memcap_flow anomaly.
+haka_add_pcap_test(crafted-tcp-ooo-limit ${C}/events.lua
+	${PCAP_DIR}/tcp/missing-segment.pcap
+	REF_TXT ${C}/tcp-ooo-limit-ref.txt REF_PCAP ${C}/tcp-ooo-limit-ref.pcap
+	OPTIONS -l info,conn=debug,lua=debug --tcp-ooo-limit 1)
