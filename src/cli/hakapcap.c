@@ -117,7 +117,7 @@ summary(const struct engine *e, struct pcap_source *src, double elapsed,
 	    (unsigned long long)s->reassembled, (unsigned long long)s->tcp);
 	fprintf(stderr,
 	    "summary: connections %llu (mid-stream %llu, dropped %llu, "
-	    "reset %llu, open at end %u), alerts %llu\n",
+	    "reset %llu, in table at end %u), alerts %llu\n",
 	    (unsigned long long)s->flows, (unsigned long long)s->midstream,
 	    (unsigned long long)s->flows_dropped,
 	    (unsigned long long)s->flows_reset, flows_left,
@@ -443,8 +443,7 @@ main(int argc, char **argv)
 		if (run.sink != NULL)
 			pcap_sink_close(run.sink);
 	}
-	if (pcap_source_errors(src) > 0)
-		rc = 0; /* damaged input: warned, processed as far as read */
+	/* A damaged input was warned about and processed as far as read. */
 	pcap_source_close(src);
 	alert_clear_outputs();
 	packet_pool_flush();
