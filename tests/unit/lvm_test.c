@@ -1,0 +1,1307 @@
+/*
+ * Unit tests of the sandboxed Lua VM (src/lua/lvm.c, lapi_haka.c;
+ * CONVENTIONS.md section 9) and of the rule API it exposes (HAKA.md
+ * section b): memory cap, instruction budget, strict globals and private
+ * environments, the library set, text-only loading, require, rule
+ * validation, rule errors, haka.abort, alerts, logs and debug.pprint.
+ *
+ * Every rule file is written at run time into a mkdtemp directory. Log
+ * lines are captured with log_set_output() and alerts with
+ * alert_add_output(), both into memstreams. The binary runs with the
+ * working directory tests/ of the source tree (ctest), but the project's
+ * lua/ directory is taken from HAKA_LUA_DIR when the build defines it.
+ *
+ * Tests named in a "BUG" comment document a known defect of the VM and
+ * are skipped; set HAKA_TEST_KNOWN_BUGS=1 to run them.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include <haka/alert.h>
+#include <haka/engine.h>
+#include <haka/log.h>
+#include <haka/lvm.h>
+
+#include "unittest.h"
+
+#ifdef HAKA_LUA_DIR
+#define TEST_LUA_DIR HAKA_LUA_DIR
+#else
+#define TEST_LUA_DIR "../lua" /* run from tests/ */
+#endif
+
+#define MB (1024 * 1024)
+
+/* --- fixture ------------------------------------------------------------ */
+
+static char tmpdir[] = "/tmp/lvm_test.XXXXXX";
+static struct engine *eng;
+
+/* The VM of the running test, and the captured log and alert text. */
+static struct lvm *vm;
+static char *log_buf, *alert_buf;
+static size_t log_len, alert_len;
+static FILE *log_f, *alert_f;
+static int failures_before;
+
+static struct lvm *
+vm_start(size_t mem_limit, uint64_t instr_limit, bool allow_io)
+{
+	struct lvm_conf conf;
+
+	memset(&conf, 0, sizeof(conf));
+	conf.mem_limit = mem_limit;
+	conf.instr_limit = instr_limit;
+	conf.allow_io = allow_io;
+	conf.lua_dir = TEST_LUA_DIR;
+	vm = lvm_new(&conf, eng);
+	return vm;
+}
+
+static void
+capture_start(void)
+{
+	log_f = open_memstream(&log_buf, &log_len);
+	if (log_f != NULL)
+		log_set_output(log_f);
+	alert_f = open_memstream(&alert_buf, &alert_len);
+	if (alert_f != NULL)
+		alert_add_output(alert_f, ALERT_FMT_PRETTY, false);
+}
+
+/* The log text captured so far. */
+static const char *
+log_text(void)
+{
+	if (log_f == NULL)
+		return "";
+	fflush(log_f);
+	return log_buf != NULL ? log_buf : "";
+}
+
+static const char *
+alert_text(void)
+{
+	if (alert_f == NULL)
+		return "";
+	fflush(alert_f);
+	return alert_buf != NULL ? alert_buf : "";
+}
+
+static bool
+log_has(const char *needle)
+{
+	return strstr(log_text(), needle) != NULL;
+}
+
+/* Forget what was logged so far. */
+static void
+log_reset(void)
+{
+	if (log_f == NULL)
+		return;
+	fflush(log_f);
+	rewind(log_f);
+	fflush(log_f);
+	if (log_buf != NULL)
+		log_buf[0] = '\0';
+}
+
+static void
+setup(void)
+{
+	failures_before = ut_failures;
+	vm = NULL;
+	capture_start();
+}
+
+/* Runs after every test, whether it passed or returned early. */
+static void
+teardown(void)
+{
+	if (ut_failures != failures_before) {
+		fprintf(stderr, "--- log of the failed test:\n%s---\n",
+		        log_text());
+		fprintf(stderr, "--- alerts of the failed test:\n%s---\n",
+		        alert_text());
+	}
+	lvm_free(vm);
+	vm = NULL;
+	log_set_output(NULL);
+	alert_clear_outputs();
+	if (log_f != NULL)
+		fclose(log_f);
+	if (alert_f != NULL)
+		fclose(alert_f);
+	free(log_buf);
+	free(alert_buf);
+	log_f = alert_f = NULL;
+	log_buf = alert_buf = NULL;
+	log_len = alert_len = 0;
+}
+
+#define RUN(fn)                                                                \
+	do {                                                                   \
+		setup();                                                       \
+		RUN_TEST(fn);                                                  \
+		teardown();                                                    \
+	} while (0)
+
+/*
+ * A test documenting a known bug of the VM (described above the test):
+ * skipped, unless HAKA_TEST_KNOWN_BUGS is set in the environment, so that
+ * whoever fixes the bug can run it.
+ */
+#define RUN_KNOWN_BUG(fn)                                                      \
+	do {                                                                   \
+		if (getenv("HAKA_TEST_KNOWN_BUGS") != NULL) {                  \
+			RUN(fn);                                               \
+		} else {                                                       \
+			(void)fn;                                              \
+			fprintf(stderr, "skip %s (known bug)\n", #fn);         \
+		}                                                              \
+	} while (0)
+
+/* Path of a file of the temporary directory (a static buffer per slot). */
+static const char *
+tmp_path(const char *name)
+{
+	static char buf[4][512];
+	static int slot;
+	char *p = buf[slot++ % 4];
+
+	snprintf(p, sizeof(buf[0]), "%s/%s", tmpdir, name);
+	return p;
+}
+
+static int
+write_bytes(const char *name, const void *data, size_t len)
+{
+	FILE *fp = fopen(tmp_path(name), "wb");
+	int rc = 0;
+
+	if (fp == NULL)
+		return -1;
+	if (fwrite(data, 1, len, fp) != len)
+		rc = -1;
+	if (fclose(fp) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* Write the rule file tmpdir/name and load it into the test's VM. */
+static int
+load_text(const char *name, const char *text)
+{
+	if (write_bytes(name, text, strlen(text)) != 0)
+		return -2;
+	return lvm_load_rules(vm, tmp_path(name));
+}
+
+/* --- 1. memory cap ------------------------------------------------------- */
+
+static void
+test_mem_cap_at_load(void)
+{
+	static const char hog[] =
+	    "local t = {}\n"
+	    "for i = 1, 1e7 do t[i] = string.rep('x', 100) .. i end\n";
+	static const char ok[] =
+	    "loaded_after_oom = true\n"
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  haka.log('after oom %s', tostring(loaded_after_oom))\n"
+	    "end}\n";
+
+	FAIL_IF(vm_start(8 * MB, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("hog.lua", hog) == HK_ERR);
+	FAIL_IF_NOT(log_has("not enough memory"));
+	FAIL_IF_NOT(log_has("error"));
+	FAIL_IF(lvm_memory(vm) > 8 * MB);
+	/* The VM is still usable: another file loads and its rule runs. */
+	log_reset();
+	FAIL_IF_NOT(load_text("after.lua", ok) == HK_OK);
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_STARTED) == 1);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF_NOT(log_has("after oom true"));
+}
+
+static void
+test_mem_cap_in_rule(void)
+{
+	static const char rules[] =
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  local t = {}\n"
+	    "  for i = 1, 1e7 do t[i] = string.rep('y', 100) .. i end\n"
+	    "end}\n"
+	    "haka.rule{on = haka.events.exiting, eval = function ()\n"
+	    "  local v = 'first'\n"
+	    "  haka.log('still %s', 'alive')\n"
+	    "end}\n";
+
+	FAIL_IF(vm_start(8 * MB, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("hog_rule.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_ERR);
+	FAIL_IF_NOT(log_has("not enough memory"));
+	FAIL_IF(lvm_memory(vm) > 8 * MB);
+	/*
+	 * Other rules still run. (The exiting rule starts with a local so
+	 * that no stale register keeps the garbage alive: see the next test.)
+	 */
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_EXITING) == HK_OK);
+	FAIL_IF_NOT(log_has("still alive"));
+	FAIL_IF(lvm_memory(vm) > 1 * MB);
+	/* Again: it fails the same way, and nothing crashes. */
+	log_reset();
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_ERR);
+	FAIL_IF_NOT(log_has("not enough memory"));
+	FAIL_IF(lvm_memory(vm) > 8 * MB);
+}
+
+/*
+ * BUG (src/lua/lvm.c, lvm_pcall(), the LUA_ERRMEM branch, line 202): after a
+ * rule fails with "not enough memory", its garbage stays reachable and the
+ * following events fail with "not enough memory" too. The next rule's first
+ * global read (haka, string...) calls the env __index metamethod, which
+ * needs a new CallInfo (lua_pcall shrank the CallInfo list after the
+ * error); that allocation fails, and the emergency collection marks the
+ * Lua frame up to its ci->top, where a stale register still holds the
+ * failed rule's big table. A full collection while the stack is shallow
+ * (lua_gc(L, LUA_GCCOLLECT, 0) after LUA_ERRMEM) frees it: memory goes
+ * from 8.38 MB back to 0.11 MB. Reproduction: this test (the exiting rule
+ * works when started has not run, or when it starts with "local v = 1").
+ * Disabled until fixed.
+ */
+static void
+test_mem_recovers_after_oom_in_rule(void)
+{
+	static const char rules[] =
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  local t = {}\n"
+	    "  for i = 1, 1e7 do t[i] = string.rep('y', 100) .. i end\n"
+	    "end}\n"
+	    "haka.rule{on = haka.events.exiting, eval = function ()\n"
+	    "  haka.log('still %s', 'alive')\n"
+	    "end}\n";
+
+	FAIL_IF(vm_start(8 * MB, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("hog_rule2.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_ERR);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_EXITING) == HK_OK);
+	FAIL_IF_NOT(log_has("still alive"));
+	FAIL_IF(lvm_memory(vm) > 1 * MB);
+}
+
+/* --- 2. instruction budget ---------------------------------------------- */
+
+static double
+cpu_seconds(clock_t start)
+{
+	return (double)(clock() - start) / CLOCKS_PER_SEC;
+}
+
+static void
+test_instr_budget_loop(void)
+{
+	clock_t start = clock();
+
+	FAIL_IF(vm_start(0, 1000000, false) == NULL);
+	FAIL_IF_NOT(load_text("loop.lua", "while true do end\n") == HK_ERR);
+	FAIL_IF_NOT(log_has("error lua:"));
+	FAIL_IF_NOT(log_has("loop.lua:1:"));
+	FAIL_IF(cpu_seconds(start) > 5.0);
+	/* The VM is still usable, with a fresh budget. */
+	log_reset();
+	FAIL_IF_NOT(load_text("after_loop.lua",
+	                      "for i = 1, 1000 do end\n"
+	                      "haka.log('after %s', 'loop')\n") == HK_OK);
+	FAIL_IF_NOT(log_has("after loop"));
+}
+
+/*
+ * BUG (src/lua/lvm.c, lvm_hook(), line 114): the first overrun
+ * raises luaL_error(L, "instruction budget exceeded (%llu
+ * instructions)", ...), but lua_pushfstring knows no %llu (only %d, %I,
+ * %f, %p, %s, %c, %U, %%). The error raised is "invalid option '%l' to
+ * 'lua_pushfstring'", so a plain "while true do end" is logged without
+ * the words "instruction budget exceeded" (only the re-armed hook, which
+ * fires when the first error was caught, has the right message). Use %I
+ * with a (lua_Integer) cast, or format with snprintf first. Disabled until
+ * fixed.
+ */
+static void
+test_instr_budget_message(void)
+{
+	FAIL_IF(vm_start(0, 1000000, false) == NULL);
+	FAIL_IF_NOT(load_text("loop_msg.lua", "while true do end\n") == HK_ERR);
+	FAIL_IF_NOT(log_has("instruction budget exceeded"));
+	FAIL_IF(log_has("invalid option"));
+}
+
+static void
+test_instr_budget_not_swallowed_by_pcall(void)
+{
+	static const char rules[] =
+	    "local ok = pcall(function () while true do end end)\n"
+	    "while true do end\n";
+	static const char rules2[] =
+	    "for i = 1, 1000 do\n"
+	    "  pcall(function () while true do end end)\n"
+	    "end\n"
+	    "haka.log('swallowed the budget')\n";
+	clock_t start = clock();
+
+	FAIL_IF(vm_start(0, 1000000, false) == NULL);
+	FAIL_IF_NOT(load_text("pcall_loop.lua", rules) == HK_ERR);
+	FAIL_IF_NOT(log_has("instruction budget exceeded"));
+	FAIL_IF(cpu_seconds(start) > 5.0);
+	/* Nor by a pcall in a loop, nor by xpcall. */
+	log_reset();
+	start = clock();
+	FAIL_IF_NOT(load_text("pcall_loop2.lua", rules2) == HK_ERR);
+	FAIL_IF(log_has("swallowed the budget"));
+	FAIL_IF_NOT(log_has("instruction budget exceeded"));
+	FAIL_IF_NOT(load_text("xpcall_loop.lua",
+	                      "xpcall(function () while true do end end,\n"
+	                      "  function (e) return e end)\n"
+	                      "haka.log('swallowed the budget')\n") == HK_ERR);
+	FAIL_IF(log_has("swallowed the budget"));
+	FAIL_IF(cpu_seconds(start) > 5.0);
+}
+
+/*
+ * BUG (src/lua/lvm.c, lvm_hook(), line 113): on overrun the hook is
+ * re-armed with count 1 only on the running thread. When the overrun
+ * happens inside a coroutine, the error goes through coroutine.wrap to
+ * a pcall of the parent thread, whose hook still counts down from 1000:
+ * the code after the pcall keeps running and the load (or event) ends
+ * with HK_OK although the budget was exceeded. Re-arm vm->L (and check
+ * vm->over_budget in lvm_pcall / resume_streamed) as well. Disabled until
+ * fixed.
+ */
+static void
+test_instr_budget_coroutine(void)
+{
+	clock_t start = clock();
+
+	FAIL_IF(vm_start(0, 1000000, false) == NULL);
+	FAIL_IF_NOT(
+	    load_text("coro_loop.lua",
+	              "pcall(coroutine.wrap(function () while true do end "
+	              "end))\n"
+	              "haka.log('swallowed the budget')\n") == HK_ERR);
+	FAIL_IF(log_has("swallowed the budget"));
+	FAIL_IF_NOT(log_has("instruction budget exceeded"));
+	FAIL_IF(cpu_seconds(start) > 5.0);
+}
+
+static void
+test_instr_budget_per_event(void)
+{
+	/* About 300k instructions per call: fine once, never cumulative. */
+	static const char rules[] =
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  local n = 0\n"
+	    "  for i = 1, 100000 do n = n + i end\n"
+	    "end}\n"
+	    "haka.rule{on = haka.events.exiting, eval = function ()\n"
+	    "  while true do end\n"
+	    "end}\n";
+	clock_t start = clock();
+	int i;
+
+	FAIL_IF(vm_start(0, 1000000, false) == NULL);
+	FAIL_IF_NOT(load_text("budget.lua", rules) == HK_OK);
+	for (i = 0; i < 20; i++)
+		FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF(log_has("error"));
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_EXITING) == HK_ERR);
+	FAIL_IF_NOT(log_has("budget.lua:6:"));
+	/* The next event gets a fresh budget. */
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF(cpu_seconds(start) > 5.0);
+}
+
+/* --- 3. strict globals, private environments ----------------------------- */
+
+static void
+test_strict_globals(void)
+{
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("undef.lua", "local x = undefined_name\n") ==
+	            HK_ERR);
+	FAIL_IF_NOT(log_has("undefined global 'undefined_name'"));
+	/* The error carries the file and line. */
+	FAIL_IF_NOT(log_has("undef.lua:1:"));
+	/* Also at event time, inside a rule. */
+	log_reset();
+	FAIL_IF_NOT(
+	    load_text("undef_rule.lua",
+	              "haka.rule{on = haka.events.started, eval = function "
+	              "()\n"
+	              "  return another_undefined\n"
+	              "end}\n") == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_ERR);
+	FAIL_IF_NOT(log_has("undefined global 'another_undefined'"));
+}
+
+static void
+test_private_environments(void)
+{
+	static const char a[] =
+	    "shared_name = 42\n"
+	    "function helper() return shared_name + 1 end\n"
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  assert(shared_name == 42 and helper() == 43)\n"
+	    "  haka.log('a sees %d', shared_name)\n"
+	    "end}\n";
+	static const char b[] =
+	    "assert(rawget(_G, 'shared_name') == nil)\n"
+	    "assert(rawget(_G, 'helper') == nil)\n"
+	    "local ok, err = pcall(function () return shared_name end)\n"
+	    "assert(not ok, 'b sees the name of a')\n"
+	    "assert(err:find(\"undefined global 'shared_name'\", 1, true), "
+	    "err)\n"
+	    "shared_name = 'b'\n"
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  haka.log('b sees %s', shared_name)\n"
+	    "end}\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("env_a.lua", a) == HK_OK);
+	FAIL_IF_NOT(load_text("env_b.lua", b) == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF_NOT(log_has("a sees 42"));
+	FAIL_IF_NOT(log_has("b sees b"));
+}
+
+static void
+test_global_table_locked(void)
+{
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("g_assign.lua", "_G.x = 1\n") == HK_ERR);
+	FAIL_IF_NOT(log_has("refused"));
+	FAIL_IF_NOT(log_has("'x'"));
+	/* At event time as well. */
+	log_reset();
+	FAIL_IF_NOT(
+	    load_text("g_assign_rule.lua",
+	              "haka.rule{on = haka.events.started, eval = function "
+	              "()\n"
+	              "  _G.y = 1\n"
+	              "end}\n") == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_ERR);
+	FAIL_IF_NOT(log_has("refused"));
+	/* Nothing leaked into _G. */
+	log_reset();
+	FAIL_IF_NOT(load_text("g_check.lua",
+	                      "assert(rawget(_G, 'x') == nil and "
+	                      "rawget(_G, 'y') == nil)\n") == HK_OK);
+}
+
+/*
+ * BUG (src/lua/lvm.c, lock_globals(), line 430): the metatable
+ * that locks _G has no __metatable field, so a rule file can remove it
+ * (setmetatable(_G, nil), or getmetatable(_G).__newindex = nil) and then
+ * create shared globals that every other rule file sees; rawset(_G, k, v)
+ * also bypasses it. The same holds for the shared metatable of the
+ * private environments (env_mt_ref): getmetatable(_ENV).__index = ...
+ * turns strict reads off for every rule file. Disabled until fixed.
+ */
+static void
+test_global_table_lock_cannot_be_removed(void)
+{
+	static const char bypass[] =
+	    "pcall(setmetatable, _G, nil)\n"
+	    "pcall(function () getmetatable(_G).__newindex = nil end)\n"
+	    "pcall(rawset, _G, 'leaked_raw', 1)\n"
+	    "pcall(function () _G.leaked = 1 end)\n"
+	    "pcall(function () getmetatable(_ENV).__index = _G end)\n";
+	static const char check[] =
+	    "assert(rawget(_G, 'leaked') == nil, 'leaked into _G')\n"
+	    "assert(rawget(_G, 'leaked_raw') == nil, 'rawset into _G')\n"
+	    "assert(not pcall(function () return still_undefined end),\n"
+	    "  'strict reads turned off')\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("g_bypass.lua", bypass) == HK_OK);
+	FAIL_IF_NOT(load_text("g_bypass_check.lua", check) == HK_OK);
+}
+
+/* --- 4. library set, text-only loading ------------------------------------ */
+
+static void
+test_no_dangerous_functions(void)
+{
+	static const char rules[] =
+	    "for _, name in ipairs{'load', 'loadfile', 'dofile',\n"
+	    "    'collectgarbage', 'loadstring', 'io', 'os', 'package'} do\n"
+	    "  assert(rawget(_G, name) == nil, name .. ' is present')\n"
+	    "  assert(not pcall(function () return _ENV[name] end), name)\n"
+	    "end\n"
+	    "assert(debug.getinfo == nil and debug.sethook == nil\n"
+	    "  and debug.setupvalue == nil and debug.getregistry == nil)\n"
+	    "for _, name in ipairs{'string', 'table', 'math', 'utf8',\n"
+	    "    'coroutine', 'pairs', 'pcall', 'require', 'haka'} do\n"
+	    "  assert(rawget(_G, name) ~= nil, name .. ' is missing')\n"
+	    "end\n"
+	    "assert(unpack == table.unpack)\n"
+	    "haka.log('library set checked')\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("libs.lua", rules) == HK_OK);
+	FAIL_IF_NOT(log_has("library set checked"));
+}
+
+static void
+test_io_os_allowed(void)
+{
+	static const char rules[] =
+	    "assert(type(io) == 'table' and type(io.open) == 'function')\n"
+	    "assert(type(os) == 'table' and type(os.time) == 'function')\n"
+	    "assert(rawget(_G, 'load') == nil and rawget(_G, 'dofile') == "
+	    "nil)\n"
+	    "haka.log('io and os present')\n";
+
+	FAIL_IF(vm_start(0, 0, true) == NULL);
+	FAIL_IF_NOT(load_text("io.lua", rules) == HK_OK);
+	FAIL_IF_NOT(log_has("io and os present"));
+}
+
+static int
+dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
+{
+	(void)L;
+	return fwrite(p, 1, sz, ud) == sz ? 0 : 1;
+}
+
+/* Compile src with a plain Lua state and write the bytecode to name. */
+static int
+write_bytecode(const char *name, const char *prefix, const char *src)
+{
+	lua_State *L = luaL_newstate();
+	FILE *fp;
+	int rc = -1;
+
+	if (L == NULL)
+		return -1;
+	fp = fopen(tmp_path(name), "wb");
+	if (fp != NULL) {
+		fputs(prefix, fp);
+		if (luaL_loadstring(L, src) == LUA_OK &&
+		    lua_dump(L, dump_writer, fp, 0) == 0)
+			rc = 0;
+		if (fclose(fp) != 0)
+			rc = -1;
+	}
+	lua_close(L);
+	return rc;
+}
+
+static void
+test_bytecode_rejected(void)
+{
+	static const char src[] = "haka.log('bytecode ran')\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF(write_bytecode("bytecode.lua", "", src) != 0);
+	FAIL_IF_NOT(lvm_load_rules(vm, tmp_path("bytecode.lua")) == HK_ERR);
+	FAIL_IF_NOT(log_has("binary") || log_has("text"));
+	FAIL_IF(log_has("bytecode ran"));
+	/* Behind a "#!" line. */
+	log_reset();
+	FAIL_IF(write_bytecode("bytecode_sh.lua", "#!/usr/bin/haka\n", src) !=
+	        0);
+	FAIL_IF_NOT(lvm_load_rules(vm, tmp_path("bytecode_sh.lua")) == HK_ERR);
+	FAIL_IF(log_has("bytecode ran"));
+	/* As a module. */
+	log_reset();
+	FAIL_IF(write_bytecode("binmod.lua", "", src) != 0);
+	FAIL_IF_NOT(load_text("req_bin.lua", "require('binmod')\n") == HK_ERR);
+	FAIL_IF_NOT(log_has("binary") || log_has("text"));
+	FAIL_IF(log_has("bytecode ran"));
+	/* string.dump may exist, but nothing can load what it makes. */
+	log_reset();
+	FAIL_IF_NOT(load_text("dump.lua",
+	                      "local d = string.dump and "
+	                      "string.dump(function () end)\n"
+	                      "assert(rawget(_G, 'load') == nil)\n"
+	                      "haka.log('dump checked')\n") == HK_OK);
+	FAIL_IF_NOT(log_has("dump checked"));
+}
+
+static void
+test_missing_file(void)
+{
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(lvm_load_rules(vm, tmp_path("does_not_exist.lua")) ==
+	            HK_ERR);
+	FAIL_IF_NOT(log_has("cannot open"));
+	log_reset();
+	FAIL_IF_NOT(load_text("syntax.lua", "local x = = 1\n") == HK_ERR);
+	FAIL_IF_NOT(log_has("syntax.lua:1:"));
+}
+
+/* --- 5. require ------------------------------------------------------------
+ */
+
+static void
+test_require(void)
+{
+	static const char mymod[] = "local M = {}\n"
+	                            "function M.answer() return 42 end\n"
+	                            "return M\n";
+	static const char rules[] =
+	    "local class = require('class')\n"
+	    "assert(type(class) == 'table' and type(class.class) == "
+	    "'function')\n"
+	    "local A = class.class('A')\n"
+	    "assert(class.isa(A:new(), A))\n"
+	    "local re = require('regexp/pcre').re\n"
+	    "assert(re:match('b+', 'abbbc') == 'bbb')\n"
+	    "local tcpc = require('protocol/tcp_connection')\n"
+	    "local ev = tcpc.events.new_connection\n"
+	    "assert(tostring(ev) == '<event tcp_connection:new_connection>', "
+	    "tostring(ev))\n"
+	    "haka.rule{on = ev, eval = function () end}\n"
+	    "assert(require('protocol/ipv4').events.receive_packet)\n"
+	    "assert(require('protocol/tcp').events.receive_packet)\n"
+	    "local mymod = require('mymod')\n"
+	    "assert(mymod.answer() == 42)\n"
+	    "assert(require('mymod') == mymod, 'module loaded twice')\n"
+	    "for _, name in ipairs{'../etc/passwd', 'no_such_module',\n"
+	    "    '/etc/passwd', 'a/../../mymod'} do\n"
+	    "  local ok, err = pcall(require, name)\n"
+	    "  assert(not ok, name)\n"
+	    "  assert(err:find(\"module '\" .. name .. \"' not found\", 1, "
+	    "true), err)\n"
+	    "end\n"
+	    "haka.log('require checked')\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF(write_bytes("mymod.lua", mymod, strlen(mymod)) != 0);
+	FAIL_IF_NOT(load_text("require.lua", rules) == HK_OK);
+	FAIL_IF_NOT(log_has("require checked"));
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_TCPC_NEW_CONNECTION) == 1);
+	/* A missing module fails the load with the message. */
+	log_reset();
+	FAIL_IF_NOT(load_text("require_missing.lua",
+	                      "require('../etc/passwd')\n") == HK_ERR);
+	FAIL_IF_NOT(log_has("module '../etc/passwd' not found"));
+}
+
+/* A module gets its own strict environment too. */
+static void
+test_require_module_env(void)
+{
+	static const char mod[] =
+	    "module_global = 1\n"
+	    "return { get = function () return module_global end }\n";
+	static const char rules[] =
+	    "local m = require('envmod')\n"
+	    "assert(m.get() == 1)\n"
+	    "assert(not pcall(function () return module_global end))\n"
+	    "haka.log('module env checked')\n";
+	static const char undef[] = "return not_defined_anywhere\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF(write_bytes("envmod.lua", mod, strlen(mod)) != 0);
+	FAIL_IF_NOT(load_text("require_env.lua", rules) == HK_OK);
+	FAIL_IF_NOT(log_has("module env checked"));
+	FAIL_IF(write_bytes("undefmod.lua", undef, strlen(undef)) != 0);
+	FAIL_IF_NOT(load_text("require_undef.lua", "require('undefmod')\n") ==
+	            HK_ERR);
+	FAIL_IF_NOT(log_has("undefined global 'not_defined_anywhere'"));
+	FAIL_IF_NOT(log_has("undefmod.lua:1:"));
+}
+
+/*
+ * BUG (src/lua/lvm.c, l_require(), "loaded:" label, line 358):
+ * for a module found in the preload table (regexp/pcre, protocol/ipv4,
+ * protocol/tcp, protocol/tcp_connection) the stack is
+ * [name, LOADED, PRELOAD, result], so lua_setfield(L, -3, name) stores
+ * the result in PRELOAD instead of LOADED (the comment "LOADED table is
+ * below the result" only holds for file modules). The second require of
+ * the same module then finds a table in PRELOAD and calls it: "attempt
+ * to call a table value". So two rule files that both
+ * require('protocol/ipv4') cannot be loaded together. Disabled until
+ * fixed.
+ */
+static void
+test_require_preloaded_twice(void)
+{
+	static const char rules[] =
+	    "local a = require('regexp/pcre')\n"
+	    "local b = require('regexp/pcre')\n"
+	    "assert(a == b)\n"
+	    "local c = require('protocol/ipv4')\n"
+	    "local d = require('protocol/ipv4')\n"
+	    "assert(c == d and c == haka.dissectors.ipv4)\n"
+	    "haka.log('required twice')\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("require_twice.lua", rules) == HK_OK);
+	FAIL_IF_NOT(log_has("required twice"));
+	FAIL_IF_NOT(load_text("require_again.lua",
+	                      "require('protocol/ipv4')\n") == HK_OK);
+}
+
+/* --- 6. rule validation ------------------------------------------------------
+ */
+
+static void
+test_rule_validation(void)
+{
+	static const struct {
+		const char *text, *msg;
+	} cases[] = {
+	    {"haka.rule{}\n", "no event defined for rule"},
+	    {"haka.rule{on = 42, eval = function () end}\n",
+	     "rule must bind on an event"},
+	    {"haka.rule{on = {}, eval = function () end}\n",
+	     "rule must bind on an event"},
+	    {"haka.rule{on = setmetatable({}, {}), eval = function () end}\n",
+	     "rule must bind on an event"},
+	    {"haka.rule{on = haka.events.started, eval = 1}\n",
+	     "rule eval function expected"},
+	    {"haka.rule{on = haka.events.started}\n",
+	     "rule eval function expected"},
+	    {"haka.rule{on = haka.events.started, eval = function () end,\n"
+	     "  options = 3}\n",
+	     "rule options should be table"},
+	    {"haka.rule{hook = 'started', eval = function () end}\n",
+	     "rule must bind on an event"},
+	};
+	char name[32];
+	size_t i;
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		log_reset();
+		snprintf(name, sizeof(name), "invalid%zu.lua", i);
+		FAIL_IF_NOT(load_text(name, cases[i].text) == HK_ERR);
+		if (!log_has(cases[i].msg))
+			fprintf(stderr, "case %zu: '%s' not logged\n", i,
+			        cases[i].msg);
+		FAIL_IF_NOT(log_has(cases[i].msg));
+	}
+	for (i = 0; i < EV_COUNT; i++)
+		FAIL_IF_NOT(lvm_rule_count(vm, (enum hk_event)i) == 0);
+}
+
+static void
+test_rule_count(void)
+{
+	static const char rules[] =
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  haka.log('rule on')\n"
+	    "end}\n"
+	    "haka.rule{hook = haka.events.started, eval = function ()\n"
+	    "  haka.log('rule hook')\n"
+	    "end, name = 'named', options = {}}\n"
+	    "haka.rule{on = haka.events.exiting, eval = function () end}\n"
+	    "local tcpc = require('protocol/tcp_connection')\n"
+	    "haka.rule{on = tcpc.events.receive_data,\n"
+	    "  options = {streamed = true}, eval = function () end}\n"
+	    "haka.rule{on = haka.dissectors.ipv4.events.receive_packet,\n"
+	    "  eval = function () end}\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("count.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_STARTED) == 2);
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_EXITING) == 1);
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_TCPC_RECEIVE_DATA) == 1);
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_IPV4_RECEIVE_PACKET) == 1);
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_TCP_RECEIVE_PACKET) == 0);
+	FAIL_IF_NOT(lvm_has_rules(vm, EV_STARTED));
+	FAIL_IF(lvm_has_rules(vm, EV_TCPC_END_CONNECTION));
+	/* Counts add up over files. */
+	FAIL_IF_NOT(
+	    load_text("count2.lua",
+	              "haka.rule{on = haka.events.started, eval = function "
+	              "() end}\n") == HK_OK);
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_STARTED) == 3);
+	/* Both forms run, in registration order. */
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF_NOT(log_has("rule on"));
+	FAIL_IF_NOT(log_has("rule hook"));
+	FAIL_IF_NOT(strstr(log_text(), "rule on") <
+	            strstr(log_text(), "rule hook"));
+	/* The summary. */
+	log_reset();
+	lvm_rule_summary(vm);
+	FAIL_IF_NOT(log_has("3 rule(s) on event 'haka:started'"));
+	FAIL_IF_NOT(log_has("1 rule(s) on event 'haka:exiting'"));
+	FAIL_IF_NOT(log_has("6 rule(s) registered"));
+	/* A streamed rule on an event that cannot stream is refused. */
+	log_reset();
+	FAIL_IF_NOT(load_text("count3.lua",
+	                      "haka.rule{on = haka.events.started, options = "
+	                      "{streamed = true}, eval = function () end}\n") ==
+	            HK_ERR);
+	FAIL_IF_NOT(log_has("cannot be streamed"));
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_STARTED) == 3);
+}
+
+/* --- 7. rule errors, haka.abort --------------------------------------------
+ */
+
+static void
+test_rule_error_traceback(void)
+{
+	static const char rules[] =
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  local function inner()\n"
+	    "    error('boom')\n"
+	    "  end\n"
+	    "  inner()\n"
+	    "end}\n"
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  haka.log('second rule ran')\n"
+	    "end}\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("boom.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_ERR);
+	FAIL_IF_NOT(log_has("error lua:"));
+	FAIL_IF_NOT(log_has("boom"));
+	FAIL_IF_NOT(log_has(tmp_path("boom.lua")));
+	FAIL_IF_NOT(log_has("boom.lua:3: boom"));
+	FAIL_IF_NOT(log_has("stack traceback"));
+	FAIL_IF_NOT(log_has("boom.lua:5:"));
+	/* An error does not stop the other rules of the event. */
+	FAIL_IF_NOT(log_has("second rule ran"));
+	/* Non-string error objects are reported too. */
+	log_reset();
+	FAIL_IF_NOT(
+	    load_text("boom2.lua",
+	              "haka.rule{on = haka.events.exiting, eval = function "
+	              "()\n"
+	              "  error({})\n"
+	              "end}\n") == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_EXITING) == HK_ERR);
+	FAIL_IF_NOT(log_has("error object is a table value"));
+}
+
+static void
+test_abort(void)
+{
+	static const char rules[] =
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  haka.log('first rule ran')\n"
+	    "  haka.abort()\n"
+	    "  haka.log('after abort')\n"
+	    "end}\n"
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  haka.log('second rule ran')\n"
+	    "end}\n"
+	    "haka.rule{on = haka.events.exiting, eval = function ()\n"
+	    "  haka.log('exiting ran')\n"
+	    "end}\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("abort.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF_NOT(log_has("first rule ran"));
+	FAIL_IF(log_has("after abort"));
+	FAIL_IF(log_has("second rule ran"));
+	FAIL_IF(log_has("error"));
+	FAIL_IF(log_has("traceback"));
+	/* Only that dispatch stopped. */
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_EXITING) == HK_OK);
+	FAIL_IF_NOT(log_has("exiting ran"));
+}
+
+/* --- 8. alerts
+ * ---------------------------------------------------------------- */
+
+/*
+ * The reference filter: drop the wall-clock "time" lines and mask the
+ * ids of "alert: id = N" and "alert: update id = N". The result is
+ * malloc'd.
+ */
+static char *
+mask_alerts(const char *text)
+{
+	char *out = malloc(strlen(text) * 2 + 1);
+	const char *p = text, *eol;
+	char *o = out;
+
+	if (out == NULL)
+		return NULL;
+	while (*p != '\0') {
+		eol = strchr(p, '\n');
+		eol = eol != NULL ? eol + 1 : p + strlen(p);
+		if (strncmp(p, "\ttime = ", 8) == 0) {
+			/* removed */
+		} else if (strncmp(p, "alert: id = ", 12) == 0) {
+			o += sprintf(o, "alert: id = = <>\n");
+		} else if (strncmp(p, "alert: update id = ", 19) == 0) {
+			o += sprintf(o, "alert: update id = = <>\n");
+		} else {
+			memcpy(o, p, (size_t)(eol - p));
+			o += eol - p;
+		}
+		p = eol;
+	}
+	*o = '\0';
+	return out;
+}
+
+static bool
+check_alerts(const char *want)
+{
+	char *got = mask_alerts(alert_text());
+	bool ok = got != NULL && strcmp(got, want) == 0;
+
+	if (!ok)
+		fprintf(stderr, "alerts:\n[%s]\nwant:\n[%s]\n",
+		        got != NULL ? got : "(null)", want);
+	free(got);
+	return ok;
+}
+
+static void
+test_alert_pretty(void)
+{
+	/* The core-alert test of the original (alert-ref.txt, first pair). */
+	static const char rules[] =
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  local a = haka.alert{\n"
+	    "    start_time = 1390236283,\n"
+	    "    end_time = 1390236283,\n"
+	    "    description = 'filtering IP 192.168.20.99',\n"
+	    "    severity = 'medium',\n"
+	    "    confidence = 7,\n"
+	    "    completion = 'failed',\n"
+	    "    method = {\n"
+	    "      description = 'packet sent on the network',\n"
+	    "      ref = {'cve/255-45', 'http://...', 'cwe:dff'}\n"
+	    "    },\n"
+	    "    sources = {haka.alert.address('192.168.20.99', 'local.org',\n"
+	    "        'blalvla', 33), haka.alert.service(22, 'ssh')},\n"
+	    "    targets = {haka.alert.address('192.168.20.1/22'),\n"
+	    "        haka.alert.address('192.168.20.1')},\n"
+	    "  }\n"
+	    "  a:update{\n"
+	    "    severity = 'high',\n"
+	    "    confidence = 'low',\n"
+	    "    description = 'filtering IP 192.168.20.99',\n"
+	    "    method = {ref = {'cve/255-45'}},\n"
+	    "    sources = {haka.alert.address('192.168.20.99')},\n"
+	    "    ref = {a},\n"
+	    "  }\n"
+	    "  haka.alert{severity = 'low', confidence = 'high',\n"
+	    "    completion = 'successful', description = 'second',\n"
+	    "    method = {ref = 'single'},\n"
+	    "    targets = haka.alert.service('tcp/25', 'smtp'), ref = a}\n"
+	    "end}\n";
+	char want[2048];
+	uint64_t first;
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("alert.lua", rules) == HK_OK);
+	first = alert_count() + 1;
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF_NOT(alert_count() == first + 1);
+	snprintf(want, sizeof(want),
+	         "alert: id = = <>\n"
+	         "\tstart time = Mon Jan 20 17:44:43 2014\n"
+	         "\tend time = Mon Jan 20 17:44:43 2014\n"
+	         "\tseverity = medium\n"
+	         "\tconfidence = 7\n"
+	         "\tcompletion = failed\n"
+	         "\tdescription = filtering IP 192.168.20.99\n"
+	         "\tmethod = {\n"
+	         "\t\tdescription = packet sent on the network\n"
+	         "\t\tref = { cve/255-45, http://..., cwe:dff }\n"
+	         "\t}\n"
+	         "\tsources = {\n"
+	         "\t\taddress: 192.168.20.99, local.org, blalvla, 33\n"
+	         "\t\tservice: 22, ssh\n"
+	         "\t}\n"
+	         "\ttargets = {\n"
+	         "\t\taddress: 192.168.20.1/22\n"
+	         "\t\taddress: 192.168.20.1\n"
+	         "\t}\n"
+	         "alert: update id = = <>\n"
+	         "\tseverity = high\n"
+	         "\tconfidence = low\n"
+	         "\tdescription = filtering IP 192.168.20.99\n"
+	         "\tmethod = {\n"
+	         "\t\tref = { cve/255-45 }\n"
+	         "\t}\n"
+	         "\tsources = {\n"
+	         "\t\taddress: 192.168.20.99\n"
+	         "\t}\n"
+	         "\trefs = { %llu }\n"
+	         "alert: id = = <>\n"
+	         "\tseverity = low\n"
+	         "\tconfidence = high\n"
+	         "\tcompletion = successful\n"
+	         "\tdescription = second\n"
+	         "\tmethod = {\n"
+	         "\t\tref = { single }\n"
+	         "\t}\n"
+	         "\ttargets = {\n"
+	         "\t\tservice: tcp/25, smtp\n"
+	         "\t}\n"
+	         "\trefs = { %llu }\n",
+	         (unsigned long long)first, (unsigned long long)first);
+	FAIL_IF_NOT(check_alerts(want));
+	/* The ids themselves. */
+	snprintf(want, sizeof(want),
+	         "alert: id = %llu\n\ttime = ", (unsigned long long)first);
+	FAIL_IF_NOT(strncmp(alert_text(), want, strlen(want)) == 0);
+	snprintf(want, sizeof(want), "alert: update id = %llu\n",
+	         (unsigned long long)first);
+	FAIL_IF_NOT(strstr(alert_text(), want) != NULL);
+}
+
+static void
+test_alert_update(void)
+{
+	static const char rules[] =
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  local a = haka.alert{description = 'to update'}\n"
+	    "  a:update{severity = 'high'}\n"
+	    "end}\n";
+	char want[128];
+	uint64_t id;
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("alert_update.lua", rules) == HK_OK);
+	id = alert_count() + 1;
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF_NOT(alert_count() == id); /* an update is not an alert */
+	snprintf(want, sizeof(want), "alert: update id = %llu\n",
+	         (unsigned long long)id);
+	FAIL_IF_NOT(strstr(alert_text(), want) != NULL);
+	FAIL_IF_NOT(check_alerts("alert: id = = <>\n"
+	                         "\tdescription = to update\n"
+	                         "alert: update id = = <>\n"
+	                         "\tseverity = high\n"));
+}
+
+static void
+test_alert_bad_fields(void)
+{
+	static const char rules[] =
+	    "local function fails(t, msg)\n"
+	    "  local ok, err = pcall(haka.alert, t)\n"
+	    "  assert(not ok, msg)\n"
+	    "  assert(err:find(msg, 1, true), err)\n"
+	    "end\n"
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  fails({x = 1}, \"unexpected field 'x'\")\n"
+	    "  fails({severity = 'huge'}, \"invalid severity 'huge'\")\n"
+	    "  fails({confidence = 'sure'}, \"invalid confidence 'sure'\")\n"
+	    "  fails({completion = 'maybe'}, \"invalid completion\")\n"
+	    "  fails({sources = {'1.2.3.4'}}, 'haka.alert.address')\n"
+	    "  local a = haka.alert{description = 'ok'}\n"
+	    "  local ok, err = pcall(a.update, a, {y = 2})\n"
+	    "  assert(not ok and err:find(\"unexpected field 'y'\", 1, true), "
+	    "err)\n"
+	    "  haka.log('bad fields checked')\n"
+	    "end}\n"
+	    "haka.rule{on = haka.events.exiting, eval = function ()\n"
+	    "  haka.alert{description = 'x', x = 1}\n"
+	    "end}\n";
+	uint64_t before;
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("alert_bad.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF_NOT(log_has("bad fields checked"));
+	before = alert_count();
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_EXITING) == HK_ERR);
+	FAIL_IF_NOT(log_has("unexpected field 'x'"));
+	FAIL_IF_NOT(log_has("alert_bad.lua:18:"));
+	FAIL_IF_NOT(alert_count() == before); /* nothing posted */
+}
+
+/*
+ * BUG (src/lua/lapi_haka.c, parse_alert(), the "ref" list loop, lines
+ * 310-319): for an element that is a table without __alert_id,
+ * lua_getfield() has pushed a nil and the else branch pushes another
+ * one, so lua_pop(L, 2) leaves the element on the stack. The rest of the
+ * list is then read from the wrong table and the outer lua_next() gets
+ * the list as its key: the rule fails with "invalid key to 'next'"
+ * instead of ignoring the entry. Disabled until fixed.
+ */
+static void
+test_alert_ref_not_an_alert(void)
+{
+	static const char rules[] =
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  local a = haka.alert{description = 'target'}\n"
+	    "  haka.alert{description = 'refs', ref = {{}, a, 'x'}}\n"
+	    "end}\n";
+	char want[256];
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("alert_ref.lua", rules) == HK_OK);
+	snprintf(want, sizeof(want), "\trefs = { %llu }\n",
+	         (unsigned long long)(alert_count() + 1));
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF_NOT(strstr(alert_text(), want) != NULL);
+}
+
+/*
+ * BUG (src/lua/lapi_haka.c, parse_time(), line 163): for a table
+ * time ({secs = s, nsecs = n}, the form of the original's haka.time)
+ * the second lua_getfield(L, idx, "nsecs") uses the relative index -1
+ * after the first one pushed "secs", so it indexes that number: the rule
+ * fails with "attempt to index a number value". lua_absindex() is
+ * missing. Disabled until fixed.
+ */
+static void
+test_alert_time_table(void)
+{
+	static const char rules[] =
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  haka.alert{start_time = {secs = 1390236283, nsecs = 0},\n"
+	    "    end_time = {secs = 1390236283, nsecs = 500000000}}\n"
+	    "end}\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("alert_time.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF_NOT(check_alerts("alert: id = = <>\n"
+	                         "\tstart time = Mon Jan 20 17:44:43 2014\n"
+	                         "\tend time = Mon Jan 20 17:44:43 2014\n"));
+}
+
+/* --- 9. haka.log
+ * --------------------------------------------------------------- */
+
+static void
+test_log(void)
+{
+	static const char rules[] =
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  haka.log('x %d', 1)\n"
+	    "  haka.log.debug('hidden %s', 'debug')\n"
+	    "  haka.log.warning('careful %s', 'now')\n"
+	    "  haka.log.info('info %s', {} ~= nil)\n"
+	    "  haka.log.error('bad %05.1f', 2.5)\n"
+	    "end}\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("log.lua", rules) == HK_OK);
+	FAIL_IF(log_enabled("external", LOG_DEBUG));
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF_NOT(log_has("info  external: x 1\n"));
+	FAIL_IF(log_has("hidden"));
+	FAIL_IF_NOT(log_has("warn  external: careful now\n"));
+	FAIL_IF_NOT(log_has("info  external: info true\n"));
+	FAIL_IF_NOT(log_has("error external: bad 002.5\n"));
+	/* A bad format is a rule error. */
+	log_reset();
+	FAIL_IF_NOT(load_text("log_bad.lua",
+	                      "haka.log('%d', 'not a number')\n") == HK_ERR);
+	FAIL_IF_NOT(log_has("log_bad.lua:1:"));
+}
+
+/* --- 10. debug.pprint
+ * ---------------------------------------------------------- */
+
+static void
+test_pprint(void)
+{
+	static const char rules[] =
+	    "assert(type(debug.pprint) == 'function', 'no debug.pprint')\n"
+	    "assert(type(debug.hide_underscore) == 'function')\n"
+	    "local lines = {}\n"
+	    "debug.pprint({a = 1, b = 'x', c = {d = true}, [1] = 'one',\n"
+	    "    _hidden = 2},\n"
+	    "  {out = function (l) lines[#lines + 1] = l end,\n"
+	    "   hide = debug.hide_underscore})\n"
+	    "for _, l in ipairs(lines) do haka.log('pp|%s|', l) end\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("pprint.lua", rules) == HK_OK);
+	FAIL_IF_NOT(log_has("pp|table {|\n"));
+	FAIL_IF_NOT(log_has("pp|  1 : \"one\"|\n"));
+	FAIL_IF_NOT(log_has("pp|  a : 1|\n"));
+	FAIL_IF_NOT(log_has("pp|  b : \"x\"|\n"));
+	FAIL_IF_NOT(log_has("pp|  c : table {|\n"));
+	FAIL_IF_NOT(log_has("pp|    d : true|\n"));
+	FAIL_IF_NOT(log_has("pp|  }|\n"));
+	FAIL_IF_NOT(log_has("pp|}|\n"));
+	FAIL_IF(log_has("_hidden"));
+}
+
+/* --- main
+ * ------------------------------------------------------------------------- */
+
+static void
+remove_tmpdir(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", tmpdir);
+}
+
+int
+main(void)
+{
+	struct engine_conf conf;
+
+	/* The alert times of the references are in Paris local time. */
+	setenv("TZ", "Europe/Paris", 1);
+	tzset();
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	engine_conf_defaults(&conf);
+	eng = engine_new(&conf, NULL);
+	if (eng == NULL) {
+		fprintf(stderr, "cannot create the engine\n");
+		remove_tmpdir();
+		return 1;
+	}
+
+	RUN(test_mem_cap_at_load);
+	RUN(test_mem_cap_in_rule);
+	RUN_KNOWN_BUG(test_mem_recovers_after_oom_in_rule);
+	RUN(test_instr_budget_loop);
+	RUN_KNOWN_BUG(test_instr_budget_message);
+	RUN(test_instr_budget_not_swallowed_by_pcall);
+	RUN(test_instr_budget_per_event);
+	RUN_KNOWN_BUG(test_instr_budget_coroutine);
+	RUN(test_strict_globals);
+	RUN(test_private_environments);
+	RUN(test_global_table_locked);
+	RUN_KNOWN_BUG(test_global_table_lock_cannot_be_removed);
+	RUN(test_no_dangerous_functions);
+	RUN(test_io_os_allowed);
+	RUN(test_bytecode_rejected);
+	RUN(test_missing_file);
+	RUN(test_require);
+	RUN(test_require_module_env);
+	RUN_KNOWN_BUG(test_require_preloaded_twice);
+	RUN(test_rule_validation);
+	RUN(test_rule_count);
+	RUN(test_rule_error_traceback);
+	RUN(test_abort);
+	RUN(test_alert_pretty);
+	RUN_KNOWN_BUG(test_alert_time_table);
+	RUN(test_alert_update);
+	RUN(test_alert_bad_fields);
+	RUN_KNOWN_BUG(test_alert_ref_not_an_alert);
+	RUN(test_log);
+	RUN(test_pprint);
+
+	engine_free(eng);
+	remove_tmpdir();
+	UT_DONE();
+}
