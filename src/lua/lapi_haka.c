@@ -158,6 +158,7 @@ parse_time(lua_State *L, int idx, struct hk_time *t)
 {
 	double v;
 
+	idx = lua_absindex(L, idx);
 	if (lua_istable(L, idx)) {
 		lua_getfield(L, idx, "secs");
 		lua_getfield(L, idx, "nsecs");
@@ -307,15 +308,17 @@ parse_alert(lua_State *L, int idx, struct alert_build *b)
 				for (i = 1; i <= n && a->nrefs < ALERT_MAX_REFS;
 				     i++) {
 					lua_rawgeti(L, -1, i);
-					if (lua_istable(L, -1) &&
-					    lua_getfield(L, -1,
-						"__alert_id") != LUA_TNIL)
-						b->refs[a->nrefs++] =
-						    (uint64_t)lua_tointeger(L,
-							-1);
-					else
-						lua_pushnil(L);
-					lua_pop(L, 2);
+					if (lua_istable(L, -1)) {
+						if (lua_getfield(L, -1,
+							"__alert_id") !=
+						    LUA_TNIL)
+							b->refs[a->nrefs++] =
+							    (uint64_t)
+								lua_tointeger(
+								    L, -1);
+						lua_pop(L, 1);
+					}
+					lua_pop(L, 1);
 				}
 			}
 			a->refs = b->refs;

@@ -110,9 +110,11 @@ lvm_hook(lua_State *L, lua_Debug *ar)
 	vm->instr_used += HOOK_STEP;
 	if (vm->conf.instr_limit != 0 && vm->instr_used > vm->conf.instr_limit) {
 		vm->over_budget = true;
+		/* Every thread: a coroutine's pcall must not swallow it. */
 		lua_sethook(L, lvm_hook, LUA_MASKCOUNT, 1);
-		luaL_error(L, "instruction budget exceeded (%llu instructions)",
-		    (unsigned long long)vm->conf.instr_limit);
+		lua_sethook(vm->L, lvm_hook, LUA_MASKCOUNT, 1);
+		luaL_error(L, "instruction budget exceeded (%I instructions)",
+		    (lua_Integer)vm->conf.instr_limit);
 	}
 }
 
@@ -189,6 +191,11 @@ lvm_pcall(struct lvm *vm, int nargs, const char *what)
 	lua_insert(L, base);
 	arm_hook(vm, L);
 	rc = lua_pcall(L, nargs, 0, base);
+	if (rc == LUA_OK && vm->over_budget) {
+		/* Swallowed by a pcall inside a coroutine: still an error. */
+		lua_pushliteral(L, "instruction budget exceeded");
+		rc = LUA_ERRRUN;
+	}
 	disarm_hook(vm, L);
 	if (rc == LUA_OK) {
 		lua_remove(L, base);
@@ -204,7 +211,9 @@ lvm_pcall(struct lvm *vm, int nargs, const char *what)
 		    what, vm->conf.mem_limit);
 	else
 		hk_log(LOG_ERROR, "lua", "%s", lua_tostring(L, -1));
-	lua_pop(L, 2);
+	lua_settop(L, base - 1);
+	if (rc == LUA_ERRMEM)
+		lua_gc(L, LUA_GCCOLLECT, 0);
 	return HK_ERR;
 }
 
@@ -326,6 +335,7 @@ l_require(lua_State *L)
 	lua_pop(L, 1);
 	lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
 	if (lua_getfield(L, -1, name) != LUA_TNIL) {
+		lua_remove(L, -2); /* LOADED stays below the result */
 		lua_pushstring(L, name);
 		lua_call(L, 1, 1);
 		goto loaded;
@@ -423,6 +433,8 @@ open_safe_libs(struct lvm *vm)
 	lua_newtable(L);
 	lua_pushcfunction(L, env_index);
 	lua_setfield(L, -2, "__index");
+	lua_pushliteral(L, "locked");
+	lua_setfield(L, -2, "__metatable");
 	vm->env_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
@@ -435,6 +447,8 @@ lock_globals(struct lvm *vm)
 	lua_newtable(L);
 	lua_pushcfunction(L, global_newindex);
 	lua_setfield(L, -2, "__newindex");
+	lua_pushliteral(L, "locked");
+	lua_setfield(L, -2, "__metatable");
 	lua_setmetatable(L, -2);
 	lua_pop(L, 1);
 }
