@@ -1272,12 +1272,12 @@ main(void)
 
 	RUN(test_mem_cap_at_load);
 	RUN(test_mem_cap_in_rule);
-	RUN_TEST(test_mem_recovers_after_oom_in_rule);
+	RUN(test_mem_recovers_after_oom_in_rule);
 	RUN(test_instr_budget_loop);
-	RUN_TEST(test_instr_budget_message);
+	RUN(test_instr_budget_message);
 	RUN(test_instr_budget_not_swallowed_by_pcall);
 	RUN(test_instr_budget_per_event);
-	RUN_TEST(test_instr_budget_coroutine);
+	RUN(test_instr_budget_coroutine);
 	RUN(test_strict_globals);
 	RUN(test_private_environments);
 	RUN(test_global_table_locked);
@@ -1288,16 +1288,16 @@ main(void)
 	RUN(test_missing_file);
 	RUN(test_require);
 	RUN(test_require_module_env);
-	RUN_TEST(test_require_preloaded_twice);
+	RUN(test_require_preloaded_twice);
 	RUN(test_rule_validation);
 	RUN(test_rule_count);
 	RUN(test_rule_error_traceback);
 	RUN(test_abort);
 	RUN(test_alert_pretty);
-	RUN_TEST(test_alert_time_table);
+	RUN(test_alert_time_table);
 	RUN(test_alert_update);
 	RUN(test_alert_bad_fields);
-	RUN_TEST(test_alert_ref_not_an_alert);
+	RUN(test_alert_ref_not_an_alert);
 	RUN(test_log);
 	RUN(test_pprint);
 
