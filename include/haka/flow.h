@@ -93,8 +93,9 @@ void flow_destroy(struct flow_table *t, struct flow *f);
  * deadline.
  */
 enum flow_list {
-	FLOW_LIST_ACTIVE = 0, /* established or opening: idle timeout */
+	FLOW_LIST_ACTIVE = 0, /* established: idle timeout */
 	FLOW_LIST_CLOSING,    /* timed_wait, reset: short timeout */
+	FLOW_LIST_OPENING,    /* handshake not completed */
 	FLOW_LIST_COUNT
 };
 void flow_touch(struct flow_table *t, struct flow *f, enum flow_list list,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <haka/capture.h>
 #include <haka/engine.h>
 #include <haka/log.h>
 #include <haka/tcp.h>
@@ -387,6 +388,10 @@ expire(struct engine *e)
 	before.sec -= e->conf.tcp_timeout_est;
 	while ((f = flow_expired(e->flows, FLOW_LIST_ACTIVE, &before)) != NULL)
 		flow_remove(e, f);
+	before = e->now;
+	before.sec -= e->conf.tcp_timeout_syn;
+	while ((f = flow_expired(e->flows, FLOW_LIST_OPENING, &before)) != NULL)
+		flow_remove(e, f);
 	defrag_expire(e->defrag, &e->now);
 }
 
@@ -396,6 +401,30 @@ engine_tick(struct engine *e, const struct hk_time *now)
 	if (hk_time_ns(now) > hk_time_ns(&e->now))
 		e->now = *now;
 	expire(e);
+}
+
+static enum flow_list
+flow_list_of(const struct flow *f)
+{
+	if (f->state >= TCP_ST_TIMED_WAIT)
+		return FLOW_LIST_CLOSING;
+	if (f->state < TCP_ST_ESTABLISHED)
+		return FLOW_LIST_OPENING;
+	return FLOW_LIST_ACTIVE;
+}
+
+/* Flag combinations no TCP stack sends (scans, evasion attempts). */
+static bool
+tcp_flags_invalid(uint8_t fl)
+{
+	if ((fl & (TCP_SYN | TCP_FIN)) == (TCP_SYN | TCP_FIN) ||
+	    (fl & (TCP_SYN | TCP_RST)) == (TCP_SYN | TCP_RST))
+		return true;
+	if ((fl & (TCP_SYN | TCP_FIN | TCP_RST | TCP_ACK)) == 0)
+		return true; /* no flag: a NULL scan */
+	if ((fl & TCP_FIN) && !(fl & TCP_ACK))
+		return true; /* FIN, Xmas scans */
+	return false;
 }
 
 static void
@@ -421,6 +450,7 @@ flow_open(struct engine *e, struct packet *pkt, uint32_t cli, uint32_t srv,
 		return NULL;
 	}
 	e->stats.flows++;
+	flow_touch(e->flows, f, FLOW_LIST_OPENING, &e->now);
 	conn_log(f, "opening");
 	return f;
 }
@@ -547,10 +577,7 @@ tcp_session(struct engine *e, struct packet *pkt)
 	f->pkts[dir]++;
 	f->bytes[dir] += pkt->pl_len;
 	save_lhdr(f, dir, pkt);
-	flow_touch(e->flows, f,
-	    f->state >= TCP_ST_TIMED_WAIT ? FLOW_LIST_CLOSING :
-					    FLOW_LIST_ACTIVE,
-	    &e->now);
+	flow_touch(e->flows, f, flow_list_of(f), &e->now);
 
 	if (lvm_has_rules(e->vm, EV_TCPC_RECEIVE_PACKET)) {
 		if (lvm_event_flow(e->vm, EV_TCPC_RECEIVE_PACKET, f, pkt, dir) !=
@@ -596,6 +623,9 @@ data:
 	st = &f->dir[dir];
 	if (!st->init)
 		stream_init(st, seq);
+	if (st->fin && pkt->pl_len > 0 &&
+	    stream_seq_off(st, seq) + (int64_t)pkt->pl_len > (int64_t)st->fin_off)
+		engine_anomaly(e, ANOM_TCP_DATA_AFTER_FIN, pkt);
 	if (stream_insert(st, pkt, seq, &res) != HK_OK && res.memcap_flow &&
 	    st->ooo != NULL) {
 		/*
@@ -684,6 +714,11 @@ engine_process(struct engine *e, struct packet *pkt)
 	e->cur_flow = NULL;
 	expire(e);
 
+	if (pkt->ethertype == 0)
+		engine_anomaly(e, link_supported((int)pkt->linktype) ?
+			ANOM_LINK_TRUNCATED :
+			ANOM_LINK_UNSUPPORTED,
+		    pkt);
 	if (pkt->ethertype != 0x0800) {
 		e->stats.non_ipv4++;
 		if (pkt->ethertype == 0x86dd)
@@ -744,6 +779,8 @@ engine_process(struct engine *e, struct packet *pkt)
 			goto out;
 		}
 	}
+	if (tcp_flags_invalid(tcp_flags(pkt)))
+		engine_anomaly(e, ANOM_TCP_BAD_FLAGS, pkt);
 	if (lvm_has_rules(e->vm, EV_TCP_RECEIVE_PACKET)) {
 		if (lvm_event_packet(e->vm, EV_TCP_RECEIVE_PACKET, pkt) != HK_OK)
 			rule_failed(e, pkt);

@@ -438,11 +438,30 @@ open_safe_libs(struct lvm *vm)
 	vm->env_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+/* rawset, refusing the shared global table (it would bypass the lock). */
+static int
+l_rawset(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+	if (lua_rawequal(L, 1, -1))
+		return luaL_error(L, "assignment to the shared global table "
+				     "refused");
+	lua_pop(L, 1);
+	luaL_checkany(L, 2);
+	luaL_checkany(L, 3);
+	lua_settop(L, 3);
+	lua_rawset(L, 1);
+	return 1;
+}
+
 static void
 lock_globals(struct lvm *vm)
 {
 	lua_State *L = vm->L;
 
+	lua_pushcfunction(L, l_rawset);
+	lua_setglobal(L, "rawset");
 	lua_pushglobaltable(L);
 	lua_newtable(L);
 	lua_pushcfunction(L, global_newindex);

@@ -203,6 +203,36 @@ drain_ooo(struct stream *st)
 	}
 }
 
+/*
+ * Bytes and pieces that [off, end) (beyond next) would add to the queue:
+ * what the queued segments do not cover yet.
+ */
+static void
+count_new(const struct stream *st, uint64_t off, uint64_t end,
+    uint32_t *bytes, uint32_t *pieces)
+{
+	const struct stream_seg *s;
+	uint64_t cur = off;
+
+	*bytes = 0;
+	*pieces = 0;
+	for (s = st->ooo; s != NULL && cur < end; s = s->next) {
+		if (s->off + s->len <= cur)
+			continue;
+		if (s->off > cur) {
+			uint64_t pe = s->off < end ? s->off : end;
+
+			*bytes += (uint32_t)(pe - cur);
+			(*pieces)++;
+		}
+		cur = s->off + s->len;
+	}
+	if (cur < end) {
+		*bytes += (uint32_t)(end - cur);
+		(*pieces)++;
+	}
+}
+
 int
 stream_insert(struct stream *st, struct packet *pkt, uint32_t seq,
     struct stream_insert_res *res)
@@ -235,9 +265,15 @@ stream_insert(struct stream *st, struct packet *pkt, uint32_t seq,
 	end = off + len;
 
 	if (off > st->next) {
-		/* Refuse to queue beyond the limits: the sender retransmits. */
-		if (st->ooo_bytes + len > limits.max_ooo_bytes ||
-		    st->ooo_segs >= limits.max_ooo_segs) {
+		uint32_t nbytes, npieces;
+
+		/*
+		 * Refuse to queue beyond the limits (the sender retransmits);
+		 * only the bytes and pieces this segment would add count.
+		 */
+		count_new(st, off, end, &nbytes, &npieces);
+		if (st->ooo_bytes + nbytes > limits.max_ooo_bytes ||
+		    st->ooo_segs + npieces > limits.max_ooo_segs) {
 			res->memcap_flow = true;
 			return HK_ERR;
 		}

@@ -1281,7 +1281,7 @@ main(void)
 	RUN(test_strict_globals);
 	RUN(test_private_environments);
 	RUN(test_global_table_locked);
-	RUN_KNOWN_BUG(test_global_table_lock_cannot_be_removed);
+	RUN(test_global_table_lock_cannot_be_removed);
 	RUN(test_no_dangerous_functions);
 	RUN(test_io_os_allowed);
 	RUN(test_bytecode_rejected);
