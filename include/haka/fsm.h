@@ -106,6 +106,13 @@ struct fsm_state *fsm_state_new(struct fsm_def *d, const char *name,
 const char *fsm_state_name(const struct fsm_state *s);
 
 /*
+ * The compiled grammar whose exported nodes the states use as roots: the
+ * instances' parsers are created from it (gparser_new needs the grammar).
+ * Bidirectional machines with grammars call it before fsm_new.
+ */
+void fsm_def_set_grammar(struct fsm_def *d, const struct grammar *g);
+
+/*
  * A transition on state s (or FSM_ANY) for an event. when and execute may
  * be NULL (not both with jump NULL); jump may be NULL (stay), a state,
  * FSM_FAIL or FSM_FINISH. arg is passed to when and execute. Returns
