@@ -1,0 +1,1352 @@
+/*
+ * The resumable parser of the grammar engine (CONVENTIONS.md section 7):
+ * gparser_run walks a compiled grammar with an explicit frame stack
+ * instead of recursion or coroutines. Called by dissectors (through the
+ * state machine engine) and by tests.
+ *
+ *   frames[0]            frames[depth - 1]
+ *   +--------+--------+  +--------+
+ *   | root   | child  |..| top    |   one frame per node in progress:
+ *   +--------+--------+  +--------+   {node, state, idx, start, rec, ...}
+ *
+ * Only the top frame reads input. When it needs a byte past in->end and
+ * the input is not finished it returns HK_AGAIN with everything it needs
+ * to go on saved in its frame (a simple token's item and count, a bytes
+ * scan position, a PCRE token's flattened prefix in the parser's
+ * scratch), and the next gparser_run steps the same frame again. A child
+ * that completes leaves its value in p->ret for its parent, which is
+ * re-stepped in its "after child" state.
+ *
+ * Values. A node's value is what its parent may keep: a token's string,
+ * a number, a record or array built by the node. Records named by a
+ * field, the elements of arrays and a root that is not a record create a
+ * new GV_RECORD; other records (the root, a record inside a record)
+ * add their fields to the enclosing record, as the original's unnamed
+ * records do. Branch, optional, try and union pass their chosen child's
+ * value through. Values nobody keeps (an unnamed token inside a record)
+ * are not copied.
+ *
+ * Memory: results live in an arena of blocks, at most
+ * GRAMMAR_DEFAULT_ARENA_MAX bytes per element, released by
+ * gparser_reset; a try rolls the arena back to where it started when an
+ * alternative fails. Callbacks are not rolled back, and a try cannot
+ * backtrack over bytes already handed to a chunked callback: from the
+ * first such call the try is committed to its current alternative.
+ *
+ * Pin: the lowest offset still needed is the reading position of the top
+ * frame (a token's start, a bytes' start when its value is copied, else
+ * the first byte not yet delivered or scanned) or the start of an open
+ * try or union. Records need nothing: values are copied.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <haka/log.h>
+
+#include "grammar/grammar_priv.h"
+
+#define GP_BLOCK_MIN     4096
+#define GP_BLOCK_MAX     (256u << 10)
+#define GP_CONTEXT_BYTES 100 /* of input logged with a parse error */
+#define GP_TRACE_BYTES   20  /* of input logged with a token */
+
+enum gp_status { GP_FRESH = 0, GP_RUN, GP_DONE, GP_ERROR };
+
+/* What a step asks the run loop to do. */
+enum {
+	ST_PUSH = 1, /* a child frame was pushed */
+	ST_POP,      /* the frame is done; its value is in p->ret */
+	ST_STAY,     /* step the same frame again */
+	ST_FAIL,     /* parse error in p->err */
+	ST_AGAIN = HK_AGAIN,
+};
+
+/* Modes of a bytes frame (its state once started). */
+enum { BY_COUNT = 1, BY_UNTIL, BY_EOF };
+
+/* States of a try frame. */
+enum { TRY_NEXT = 1, TRY_OPEN, TRY_COMMITTED };
+
+struct gp_block {
+	struct gp_block *next;
+	size_t cap, used;
+	unsigned char data[];
+};
+
+struct gp_mark {
+	struct gp_block *blk;
+	size_t used, total;
+};
+
+struct gframe {
+	const struct gnode *node;
+	struct gresult *rec;  /* where named fields of children go */
+	struct gresult *res;  /* record or array built here; union value */
+	struct gresult *prev; /* array: the previous element */
+	uint64_t start;       /* offset where the node started */
+	/*
+	 * token: a = next byte to feed (simple), b = bytes flattened (PCRE)
+	 * bytes: a = end (count) or flattened candidate (until), b = scan
+	 *        position, c = bytes delivered / no longer needed
+	 * union: a = furthest offset
+	 */
+	uint64_t a, b, c;
+	struct gp_mark mark;      /* try */
+	struct gresult *rec_last; /* try: rec's last field before */
+	uint32_t rec_count;
+	uint32_t idx; /* child, element or alternative; until: flattened */
+	struct gsm_state sm;
+	uint8_t state;
+	uint8_t want; /* the parent keeps this node's value */
+	uint8_t bit0; /* bit offset at start */
+	uint8_t bit1; /* union: furthest bit offset */
+};
+
+struct gparser {
+	const struct grammar *g;
+	const struct gnode *root;
+	void *user;
+	enum gp_status status;
+	int depth;
+	uint64_t start;    /* of the element */
+	uint64_t pos;      /* next byte */
+	uint8_t bit;       /* bits of pos already used */
+	uint64_t seen_end; /* highest in->end seen for this element */
+	struct gresult *top;
+	struct gresult *result;
+	struct gresult *ret;     /* value of the frame just popped */
+	const struct ginput *in; /* during gparser_run only */
+	bool la_again;           /* gctx_lookahead answered -2 */
+	bool dbg;
+	struct gp_block *afirst, *acur;
+	size_t atotal;
+	uint8_t *scratch;
+	size_t scratch_cap;
+	pcre2_match_data *md;
+	struct gparse_error err;
+	char errfield[24];
+	struct gframe frames[GRAMMAR_MAX_DEPTH];
+};
+
+/* --- arena ----------------------------------------------------------- */
+
+static struct gp_block *
+gp_block_new(size_t cap)
+{
+	struct gp_block *b;
+
+	b = malloc(sizeof(*b) + cap);
+	if (b == NULL)
+		return NULL;
+	b->next = NULL;
+	b->cap = cap;
+	b->used = 0;
+	return b;
+}
+
+static void
+gp_mark(const struct gparser *p, struct gp_mark *m)
+{
+	m->blk = p->acur;
+	m->used = p->acur->used;
+	m->total = p->atotal;
+}
+
+static void
+gp_restore(struct gparser *p, const struct gp_mark *m)
+{
+	struct gp_block *b, *next;
+
+	for (b = m->blk->next; b != NULL; b = next) {
+		next = b->next;
+		free(b);
+	}
+	m->blk->next = NULL;
+	m->blk->used = m->used;
+	p->acur = m->blk;
+	p->atotal = m->total;
+}
+
+/* Zeroed memory for this element, or NULL past the arena limit. */
+static void *
+gp_alloc(struct gparser *p, size_t size)
+{
+	struct gp_block *b = p->acur, *nb;
+	size_t cap;
+	void *r;
+
+	size = (size + 7) & ~(size_t)7;
+	if (size > GRAMMAR_DEFAULT_ARENA_MAX - p->atotal)
+		return NULL;
+	if (b->cap - b->used < size) {
+		cap = b->cap * 2;
+		if (cap > GP_BLOCK_MAX)
+			cap = GP_BLOCK_MAX;
+		if (cap < size)
+			cap = size;
+		nb = gp_block_new(cap);
+		if (nb == NULL)
+			return NULL;
+		b->next = nb;
+		p->acur = b = nb;
+	}
+	r = b->data + b->used;
+	b->used += size;
+	p->atotal += size;
+	memset(r, 0, size);
+	return r;
+}
+
+static struct gresult *
+gp_value(struct gparser *p, enum gval_type type, uint64_t off, uint64_t end)
+{
+	struct gresult *r;
+
+	r = gp_alloc(p, sizeof(*r));
+	if (r != NULL) {
+		r->type = type;
+		r->off = off;
+		r->end = end;
+	}
+	return r;
+}
+
+static void
+gp_attach(struct gresult *parent, struct gresult *r)
+{
+	r->parent = parent;
+	r->next = NULL;
+	if (parent->last != NULL)
+		parent->last->next = r;
+	else
+		parent->first = r;
+	parent->last = r;
+	parent->count++;
+}
+
+/* --- input ----------------------------------------------------------- */
+
+/* Bytes at off (at most up to in->end), or NULL at the end. */
+static const uint8_t *
+gp_span(struct gparser *p, uint64_t off, size_t *len)
+{
+	const struct ginput *in = p->in;
+	const uint8_t *s;
+
+	if (off >= in->end)
+		return NULL;
+	*len = 0;
+	s = in->span(in->ctx, off, len);
+	if (s == NULL || *len == 0)
+		return NULL; /* the caller released pinned bytes */
+	if (*len > in->end - off)
+		*len = (size_t)(in->end - off);
+	return s;
+}
+
+/* Copy [off, off + len) out of the input; false if it is not there. */
+static bool
+gp_copy(struct gparser *p, uint64_t off, size_t len, uint8_t *dst)
+{
+	const uint8_t *s;
+	size_t n;
+
+	while (len > 0) {
+		s = gp_span(p, off, &n);
+		if (s == NULL)
+			return false;
+		if (n > len)
+			n = len;
+		memcpy(dst, s, n);
+		dst += n;
+		off += n;
+		len -= n;
+	}
+	return true;
+}
+
+/* A GV_STRING or GV_BYTES value holding a copy of [off, off + len). */
+static struct gresult *
+gp_copy_value(struct gparser *p, enum gval_type type, uint64_t off,
+              uint64_t len)
+{
+	struct gresult *r;
+	uint8_t *s;
+
+	if (len >= GRAMMAR_DEFAULT_ARENA_MAX)
+		return NULL;
+	r = gp_value(p, type, off, off + len);
+	if (r == NULL)
+		return NULL;
+	s = gp_alloc(p, (size_t)len + 1);
+	if (s == NULL || !gp_copy(p, off, (size_t)len, s))
+		return NULL;
+	s[len] = '\0';
+	r->s = s;
+	r->len = (uint32_t)len;
+	return r;
+}
+
+/* Printable excerpt of the input at off, non-printables as \xHH. */
+static void
+gp_excerpt(struct gparser *p, uint64_t off, size_t max, char *buf,
+           size_t buflen)
+{
+	const uint8_t *s;
+	size_t n, i, o = 0;
+
+	buf[0] = '\0';
+	while (max > 0 && (s = gp_span(p, off, &n)) != NULL) {
+		if (n > max)
+			n = max;
+		for (i = 0; i < n && o + 5 < buflen; i++) {
+			if (s[i] >= 0x20 && s[i] < 0x7f)
+				buf[o++] = (char)s[i];
+			else
+				o += (size_t)snprintf(buf + o, buflen - o,
+				                      "\\x%02x", s[i]);
+		}
+		buf[o] = '\0';
+		off += n;
+		max -= n;
+	}
+}
+
+/* --- errors ---------------------------------------------------------- */
+
+/*
+ * The innermost record (or sequence) with a child in progress names the
+ * error: "field <child's 1-based position> in <rule>", as the original
+ * prints it ("field 3 in cmd"). The original names an invalid branch
+ * case differently ("field cmd in <unknown>"); case_quirk reproduces it.
+ */
+static void
+gp_where(struct gparser *p, const char **field, const char **rule,
+         bool case_quirk)
+{
+	const struct gframe *f;
+	int i;
+
+	*field = "<unknown>";
+	*rule = "<unknown>";
+	for (i = p->depth - 1; i >= 0; i--) {
+		f = &p->frames[i];
+		if ((f->node->kind == GN_RECORD ||
+		     f->node->kind == GN_SEQUENCE) &&
+		    f->state == 1 && f->idx > 0)
+			break;
+	}
+	if (i < 0)
+		return;
+	if (case_quirk) {
+		if (f->node->rule != NULL)
+			*field = f->node->rule;
+		return;
+	}
+	snprintf(p->errfield, sizeof(p->errfield), "%" PRIu32, f->idx);
+	*field = p->errfield;
+	if (f->node->rule != NULL)
+		*rule = f->node->rule;
+}
+
+static int gp_fail(struct gparser *p, bool case_quirk, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+gp_fail(struct gparser *p, bool case_quirk, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->err.description, sizeof(p->err.description), fmt, ap);
+	va_end(ap);
+	p->err.position = p->pos;
+	p->err.start = p->start;
+	gp_where(p, &p->err.field, &p->err.rule, case_quirk);
+	return ST_FAIL;
+}
+
+static int
+gp_oom(struct gparser *p)
+{
+	return gp_fail(p, false, "result memory exhausted (%u bytes)",
+	               (unsigned)GRAMMAR_DEFAULT_ARENA_MAX);
+}
+
+/* --- frames ---------------------------------------------------------- */
+
+static int
+gp_push(struct gparser *p, const struct gnode *n, bool want,
+        struct gresult *rec)
+{
+	struct gframe *f;
+
+	if (p->depth == GRAMMAR_MAX_DEPTH)
+		return gp_fail(p, false, "grammar nesting deeper than %d",
+		               GRAMMAR_MAX_DEPTH);
+	f = &p->frames[p->depth++];
+	memset(f, 0, sizeof(*f));
+	f->node = n;
+	f->want = want;
+	f->rec = rec;
+	f->start = p->pos;
+	f->bit0 = p->bit;
+	return ST_PUSH;
+}
+
+static struct gctx
+gp_ctx(struct gparser *p, struct gframe *f)
+{
+	struct gctx c = {p, p->user, f->rec};
+
+	return c;
+}
+
+static int
+gp_pop(struct gparser *p, struct gresult *v)
+{
+	p->ret = v;
+	return ST_POP;
+}
+
+/* --- steps ----------------------------------------------------------- */
+
+static int
+gp_record(struct gparser *p, struct gframe *f)
+{
+	const struct gnode *n = f->node;
+
+	if (f->state == 0) {
+		if (f->want && n->kind == GN_RECORD) {
+			f->res = gp_value(p, GV_RECORD, p->pos, p->pos);
+			if (f->res == NULL)
+				return gp_oom(p);
+			f->rec = f->res;
+		}
+		f->state = 1;
+	}
+	if (f->idx == n->nchild) {
+		if (f->res != NULL)
+			f->res->end = p->pos;
+		return gp_pop(p, f->res);
+	}
+	return gp_push(p, n->child[f->idx++], false, f->rec);
+}
+
+static int
+gp_field(struct gparser *p, struct gframe *f)
+{
+	struct gresult *v;
+
+	if (f->state == 0) {
+		f->state = 1;
+		return gp_push(p, f->node->child[0], true, f->rec);
+	}
+	v = p->ret;
+	if (v != NULL) {
+		v->name = f->node->name;
+		gp_attach(f->rec, v);
+	}
+	return gp_pop(p, NULL);
+}
+
+/* Simple token: feed bytes from f->a on, resuming the item state. */
+static int
+gp_tok_simple(struct gparser *p, struct gframe *f, uint64_t *len)
+{
+	const struct gtoken *t = f->node->tok;
+	uint64_t cap = f->start + (uint64_t)f->node->limit + 1;
+	const uint8_t *s;
+	size_t n, used;
+	int rc;
+
+	for (;;) {
+		if (f->a >= cap)
+			return GT_TOOLONG;
+		s = gp_span(p, f->a, &n);
+		if (s == NULL) {
+			if (!p->in->eof)
+				return GT_MORE;
+			*len = f->a - f->start;
+			return gtoken_sm_finish(t, &f->sm) ? GT_MATCH
+			                                   : GT_NOMATCH;
+		}
+		if (n > cap - f->a)
+			n = (size_t)(cap - f->a);
+		rc = gtoken_sm_feed(t, &f->sm, s, n, &used);
+		if (rc == GT_MATCH) {
+			*len = f->a + used - f->start;
+			return *len > f->node->limit ? GT_TOOLONG : GT_MATCH;
+		}
+		if (rc != GT_MORE)
+			return rc;
+		f->a += n;
+	}
+}
+
+/*
+ * PCRE2 on the bytes from 'at' (at most max of them): in place when they
+ * are contiguous, else flattened into the scratch, whose first *have
+ * bytes are already there from an earlier call.
+ */
+static int
+gp_pcre_at(struct gparser *p, const struct gtoken *t, uint64_t at, size_t max,
+           uint64_t *have, uint64_t *len)
+{
+	const uint8_t *s, *subj;
+	size_t n, avail, mlen = 0;
+	bool partial;
+	int rc;
+
+	avail = p->in->end - at < max ? (size_t)(p->in->end - at) : max;
+	if (avail == 0 && !p->in->eof)
+		return GT_MORE;
+	s = gp_span(p, at, &n);
+	if (s != NULL && n >= avail)
+		subj = s;
+	else {
+		if (avail > p->scratch_cap)
+			return GT_LIMIT;
+		if (*have < avail &&
+		    !gp_copy(p, at + *have, avail - (size_t)*have,
+		             p->scratch + *have))
+			return GT_LIMIT;
+		*have = avail;
+		subj = p->scratch;
+	}
+	/* with max bytes the match can be no longer: partial means too long */
+	partial = !(p->in->eof && avail < max);
+	rc = gtoken_pcre_match(t, p->g, p->md, subj, avail, partial, &mlen);
+	if (rc == GT_MORE && avail == max)
+		return GT_TOOLONG;
+	if (rc == GT_MATCH && mlen >= max)
+		return GT_TOOLONG;
+	*len = mlen;
+	return rc;
+}
+
+static void
+gp_trace_token(struct gparser *p, struct gframe *f)
+{
+	const char *field, *rule;
+	char ctx[GP_TRACE_BYTES * 4 + 1];
+
+	gp_where(p, &field, &rule, false);
+	gp_excerpt(p, f->start, GP_TRACE_BYTES, ctx, sizeof(ctx));
+	hk_log(LOG_DEBUG, "grammar",
+	       "in rule '%s' field '%s': parsing token /%s/\n\tat byte %" PRIu64
+	       ": %s...",
+	       rule, field, f->node->re, f->start - p->start, ctx);
+}
+
+static int
+gp_token(struct gparser *p, struct gframe *f)
+{
+	const struct gnode *n = f->node;
+	struct gresult *v = NULL;
+	uint64_t len = 0;
+	int rc;
+
+	if (f->state == 0) {
+		if (p->bit != 0)
+			return gp_fail(p, false,
+			               "token /%s/ is not byte aligned", n->re);
+		f->a = p->pos;
+		f->state = 1;
+		if (p->dbg)
+			gp_trace_token(p, f);
+	}
+	if (n->tok->simple)
+		rc = gp_tok_simple(p, f, &len);
+	else
+		rc = gp_pcre_at(p, n->tok, f->start, (size_t)n->limit + 1,
+		                &f->b, &len);
+	switch (rc) {
+	case GT_MATCH:
+		break;
+	case GT_MORE:
+		return ST_AGAIN;
+	case GT_TOOLONG:
+		return gp_fail(p, false,
+		               "token /%s/ longer than %" PRIu32 " bytes",
+		               n->re, n->limit);
+	case GT_LIMIT:
+		return gp_fail(p, false, "token /%s/: match limit exceeded",
+		               n->re);
+	default:
+		return gp_fail(p, false, "token /%s/ doesn't match", n->re);
+	}
+	if (f->want) {
+		v = gp_copy_value(p, n->kind == GN_TOKEN ? GV_STRING : GV_BYTES,
+		                  f->start, len);
+		if (v == NULL)
+			return gp_oom(p);
+	}
+	p->pos = f->start + len;
+	return gp_pop(p, v);
+}
+
+/*
+ * Bytes handed to a chunked callback cannot be taken back: every try
+ * around the frame is committed to its current alternative (a later
+ * failure goes past it) and stops pinning its start, so that a long
+ * DATA body inside a try is not kept in memory.
+ */
+static void
+gp_commit(struct gparser *p)
+{
+	int i;
+
+	for (i = 0; i < p->depth; i++)
+		if (p->frames[i].node->kind == GN_TRY &&
+		    p->frames[i].state == TRY_OPEN)
+			p->frames[i].state = TRY_COMMITTED;
+}
+
+/* Hand [f->c, upto) to the chunked callback, span by span. */
+static void
+gp_deliver(struct gparser *p, struct gframe *f, uint64_t upto)
+{
+	const gchunk_fn fn = f->node->chunk_fn;
+	struct gctx ctx;
+	const uint8_t *s;
+	size_t n;
+
+	if (fn == NULL) {
+		if (upto > f->c)
+			f->c = upto;
+		return;
+	}
+	ctx = gp_ctx(p, f);
+	while (f->c < upto && (s = gp_span(p, f->c, &n)) != NULL) {
+		if (n > upto - f->c)
+			n = (size_t)(upto - f->c);
+		gp_commit(p);
+		fn(&ctx, s, n, f->c, false);
+		f->c += n;
+	}
+}
+
+static bool
+gp_bytes_copied(const struct gframe *f)
+{
+	return f->want && f->node->chunk_fn == NULL;
+}
+
+static int
+gp_bytes_end(struct gparser *p, struct gframe *f, uint64_t end)
+{
+	const struct gnode *n = f->node;
+	struct gresult *v = NULL;
+	struct gctx ctx;
+
+	gp_deliver(p, f, end);
+	if (n->chunk_fn != NULL) {
+		ctx = gp_ctx(p, f);
+		gp_commit(p);
+		n->chunk_fn(&ctx, (const uint8_t *)"", 0, end, true);
+	}
+	if (f->want) {
+		if (n->chunk_fn != NULL) {
+			v = gp_value(p, GV_BYTES, f->start, end);
+			if (v != NULL)
+				v->len = end - f->start > UINT32_MAX
+				             ? UINT32_MAX
+				             : (uint32_t)(end - f->start);
+		} else
+			v = gp_copy_value(p, GV_BYTES, f->start,
+			                  end - f->start);
+		if (v == NULL)
+			return gp_oom(p);
+	}
+	p->pos = end;
+	return gp_pop(p, v);
+}
+
+/*
+ * Does the untiltoken delimiter match at cpos? c/clen: the bytes from
+ * cpos in the current span. A delimiter longer than
+ * GRAMMAR_DEFAULT_TOKEN_MAX does not match.
+ */
+static int
+gp_until_try(struct gparser *p, struct gframe *f, uint64_t cpos,
+             const uint8_t *c, size_t clen)
+{
+	const struct gtoken *t = f->node->tok;
+	const size_t max = GRAMMAR_DEFAULT_TOKEN_MAX + 1;
+	struct gsm_state st = {0, 0};
+	uint64_t at, len, have;
+	size_t used;
+	int rc;
+
+	if (t->simple) {
+		at = cpos;
+		for (;;) {
+			if (clen > cpos + max - at)
+				clen = (size_t)(cpos + max - at);
+			rc = gtoken_sm_feed(t, &st, c, clen, &used);
+			if (rc != GT_MORE)
+				return rc;
+			at += clen;
+			if (at >= cpos + max)
+				return GT_NOMATCH;
+			c = gp_span(p, at, &clen);
+			if (c == NULL) {
+				if (!p->in->eof)
+					return GT_MORE;
+				return gtoken_sm_finish(t, &st) ? GT_MATCH
+				                                : GT_NOMATCH;
+			}
+		}
+	}
+	/* the flattened prefix in the scratch belongs to candidate f->a */
+	have = f->a == cpos ? f->idx : 0;
+	rc = gp_pcre_at(p, t, cpos, max, &have, &len);
+	f->a = cpos;
+	f->idx = (uint32_t)have;
+	return rc == GT_TOOLONG ? GT_NOMATCH : rc;
+}
+
+/*
+ * untiltoken: scan for the first position where the delimiter matches;
+ * the bytes before a candidate are data and can be delivered at once.
+ */
+static int
+gp_until(struct gparser *p, struct gframe *f)
+{
+	const struct gnode *n = f->node;
+	const uint64_t lim_end = f->start + n->limit;
+	const uint8_t *s, *e, *q, *c;
+	uint64_t cpos;
+	size_t len;
+	int rc;
+
+	for (;;) {
+		if (f->b > lim_end)
+			return gp_fail(p, false,
+			               "bytes longer than %" PRIu32 " bytes",
+			               n->limit);
+		s = gp_span(p, f->b, &len);
+		if (s == NULL) {
+			if (!p->in->eof) {
+				gp_deliver(p, f, f->b);
+				return ST_AGAIN;
+			}
+			/* at the end only an empty match is possible */
+			rc = gp_until_try(p, f, f->b, (const uint8_t *)"", 0);
+			if (rc == GT_LIMIT)
+				goto limit;
+			return gp_bytes_end(p, f, f->b);
+		}
+		if (len > lim_end + 1 - f->b)
+			len = (size_t)(lim_end + 1 - f->b);
+		e = s + len;
+		for (q = s; (c = gtoken_scan(n->tok, q, e)) < e; q = c + 1) {
+			cpos = f->b + (uint64_t)(c - s);
+			rc = gp_until_try(p, f, cpos, c, (size_t)(e - c));
+			switch (rc) {
+			case GT_MATCH:
+				return gp_bytes_end(p, f, cpos);
+			case GT_MORE:
+				f->b = cpos;
+				gp_deliver(p, f, cpos);
+				return ST_AGAIN;
+			case GT_LIMIT:
+				f->b = cpos;
+				goto limit;
+			default:
+				break;
+			}
+		}
+		f->b += len;
+		gp_deliver(p, f, f->b);
+	}
+limit:
+	return gp_fail(p, false, "token /%s/: match limit exceeded", n->re);
+}
+
+static int
+gp_bytes(struct gparser *p, struct gframe *f)
+{
+	const struct gnode *n = f->node;
+	struct gctx ctx;
+	int64_t count;
+	uint64_t upto;
+
+	if (f->state == 0) {
+		if (p->bit != 0)
+			return gp_fail(p, false, "bytes are not byte aligned");
+		f->b = f->c = p->pos;
+		if (n->has_count || n->count_fn != NULL) {
+			if (n->has_count)
+				count = n->count;
+			else {
+				ctx = gp_ctx(p, f);
+				p->la_again = false;
+				count = n->count_fn(f->rec, &ctx);
+				if (p->la_again)
+					return ST_AGAIN;
+			}
+			if (count < 0 || count > (int64_t)n->limit)
+				return gp_fail(p, false,
+				               "invalid bytes count %" PRId64
+				               " (limit %" PRIu32 ")",
+				               count, n->limit);
+			f->a = f->start + (uint64_t)count;
+			f->state = BY_COUNT;
+		} else
+			f->state = n->tok != NULL ? BY_UNTIL : BY_EOF;
+	}
+	switch (f->state) {
+	case BY_COUNT:
+		upto = p->in->end < f->a ? p->in->end : f->a;
+		gp_deliver(p, f, upto);
+		if (upto == f->a)
+			return gp_bytes_end(p, f, f->a);
+		if (p->in->eof)
+			return gp_fail(p, false,
+			               "end of input before the %" PRIu64
+			               " bytes",
+			               f->a - f->start);
+		return ST_AGAIN;
+	case BY_UNTIL:
+		return gp_until(p, f);
+	default:
+		if (p->in->end - f->start > n->limit)
+			return gp_fail(p, false,
+			               "bytes longer than %" PRIu32 " bytes",
+			               n->limit);
+		gp_deliver(p, f, p->in->end);
+		if (p->in->eof)
+			return gp_bytes_end(p, f, p->in->end);
+		return ST_AGAIN;
+	}
+}
+
+static int
+gp_array(struct gparser *p, struct gframe *f)
+{
+	const struct gnode *n = f->node;
+	struct gresult *v;
+	struct gctx ctx;
+	int64_t count;
+	bool stop;
+
+	switch (f->state) {
+	case 0:
+		f->a = UINT64_MAX;
+		if (n->has_count || n->count_fn != NULL) {
+			if (n->has_count)
+				count = n->count;
+			else {
+				ctx = gp_ctx(p, f);
+				p->la_again = false;
+				count = n->count_fn(f->rec, &ctx);
+				if (p->la_again)
+					return ST_AGAIN;
+			}
+			if (count < 0 || count > (int64_t)n->limit)
+				return gp_fail(p, false,
+				               "invalid array count %" PRId64
+				               " (limit %" PRIu32 ")",
+				               count, n->limit);
+			f->a = (uint64_t)count;
+		}
+		f->res = gp_value(p, GV_ARRAY, p->pos, p->pos);
+		if (f->res == NULL)
+			return gp_oom(p);
+		f->state = 1;
+		/* FALLTHROUGH */
+	case 1:
+		ctx = gp_ctx(p, f);
+		p->la_again = false;
+		stop = f->idx >= f->a ||
+		       (n->cond != NULL && n->cond(f->prev, &ctx)) ||
+		       (n->wcond != NULL && !n->wcond(f->prev, &ctx));
+		/* a condition asked for a byte not there yet: ask again */
+		if (p->la_again)
+			return ST_AGAIN;
+		if (stop) {
+			f->res->end = p->pos;
+			return gp_pop(p, f->want ? f->res : NULL);
+		}
+		if (f->idx >= n->limit)
+			return gp_fail(p, false,
+			               "array longer than %" PRIu32 " elements",
+			               n->limit);
+		f->state = 2;
+		return gp_push(p, n->child[0], true, f->rec);
+	default:
+		v = p->ret;
+		if (v == NULL) {
+			v = gp_value(p, GV_NONE, p->pos, p->pos);
+			if (v == NULL)
+				return gp_oom(p);
+		}
+		gp_attach(f->res, v);
+		f->prev = v;
+		f->idx++;
+		f->state = 1;
+		return ST_STAY;
+	}
+}
+
+static int
+gp_branch(struct gparser *p, struct gframe *f)
+{
+	const struct gnode *n = f->node, *target = NULL;
+	struct gctx ctx;
+	const char *key;
+	unsigned i;
+
+	if (f->state == 1)
+		return ST_POP; /* the case's value passes through */
+	ctx = gp_ctx(p, f);
+	p->la_again = false;
+	key = n->sel(f->rec, &ctx);
+	if (p->la_again)
+		return ST_AGAIN;
+	for (i = 0; key != NULL && i < n->ncases; i++)
+		if (strcmp(n->cases[i].key, key) == 0) {
+			target = n->cases[i].node;
+			break;
+		}
+	if (target == NULL) {
+		if (n->def == G_CONTINUE)
+			return gp_pop(p, NULL);
+		if (n->def == NULL)
+			return gp_fail(p, true, "invalid case");
+		target = n->def;
+	}
+	f->state = 1;
+	return gp_push(p, target, f->want, f->rec);
+}
+
+static int
+gp_optional(struct gparser *p, struct gframe *f)
+{
+	struct gctx ctx;
+	bool present;
+
+	if (f->state == 1)
+		return ST_POP;
+	ctx = gp_ctx(p, f);
+	p->la_again = false;
+	present = f->node->cond(f->rec, &ctx);
+	/* the predicate asked for a byte not there yet: ask again later */
+	if (p->la_again)
+		return ST_AGAIN;
+	if (!present)
+		return gp_pop(p, NULL);
+	f->state = 1;
+	return gp_push(p, f->node->child[0], f->want, f->rec);
+}
+
+static int
+gp_try(struct gparser *p, struct gframe *f)
+{
+	const struct gnode *n = f->node;
+
+	switch (f->state) {
+	case 0:
+		gp_mark(p, &f->mark);
+		f->rec_last = f->rec->last;
+		f->rec_count = f->rec->count;
+		f->state = TRY_NEXT;
+		/* FALLTHROUGH */
+	case TRY_NEXT:
+		if (f->idx == n->nchild)
+			return gp_fail(p, false,
+			               "cannot find a successful try case");
+		f->state = TRY_OPEN;
+		return gp_push(p, n->child[f->idx++], f->want, f->rec);
+	default:
+		return ST_POP; /* the alternative's value passes through */
+	}
+}
+
+/* Back to the start of a try after its alternative failed. */
+static void
+gp_try_rollback(struct gparser *p, struct gframe *f)
+{
+	p->pos = f->start;
+	p->bit = f->bit0;
+	gp_restore(p, &f->mark);
+	f->rec->last = f->rec_last;
+	f->rec->count = f->rec_count;
+	if (f->rec_last != NULL)
+		f->rec_last->next = NULL;
+	else
+		f->rec->first = NULL;
+	f->state = TRY_NEXT;
+}
+
+static int
+gp_union(struct gparser *p, struct gframe *f)
+{
+	const struct gnode *n = f->node;
+
+	switch (f->state) {
+	case 0:
+		f->a = p->pos;
+		f->bit1 = p->bit;
+		f->state = 1;
+		/* FALLTHROUGH */
+	case 1:
+		if (f->idx == n->nchild) {
+			p->pos = f->a;
+			p->bit = f->bit1;
+			return gp_pop(p, f->res);
+		}
+		p->pos = f->start;
+		p->bit = f->bit0;
+		f->state = 2;
+		return gp_push(p, n->child[f->idx++], f->want, f->rec);
+	default:
+		if (p->pos > f->a || (p->pos == f->a && p->bit > f->bit1)) {
+			f->a = p->pos;
+			f->bit1 = p->bit;
+		}
+		if (p->ret != NULL)
+			f->res = p->ret;
+		f->state = 1;
+		return ST_STAY;
+	}
+}
+
+/*
+ * number(bits): big endian reads the bits from the most significant bit
+ * of the current byte on; little endian takes the bytes as a little
+ * endian integer and the bits from its least significant bit on.
+ */
+static int
+gp_number(struct gparser *p, struct gframe *f)
+{
+	const struct gnode *n = f->node;
+	unsigned total = p->bit + (unsigned)n->bits;
+	unsigned nbytes = (total + 7) / 8, i;
+	unsigned __int128 v = 0;
+	uint64_t x, mask;
+	struct gresult *r = NULL;
+	uint8_t buf[9];
+
+	if (p->in->end - p->pos < nbytes) {
+		if (!p->in->eof)
+			return ST_AGAIN;
+		return gp_fail(p, false, "end of input in a %d-bit number",
+		               n->bits);
+	}
+	if (!gp_copy(p, p->pos, nbytes, buf))
+		return gp_fail(p, false, "input not available");
+	if (n->little) {
+		for (i = nbytes; i-- > 0;)
+			v = (v << 8) | buf[i];
+		v >>= p->bit;
+	} else {
+		for (i = 0; i < nbytes; i++)
+			v = (v << 8) | buf[i];
+		v >>= 8 * nbytes - total;
+	}
+	mask = n->bits == 64 ? UINT64_MAX : ((uint64_t)1 << n->bits) - 1;
+	x = (uint64_t)v & mask;
+	if (f->want) {
+		r = gp_value(p, n->kind == GN_FLAG ? GV_BOOL : GV_NUMBER,
+		             p->pos, p->pos + nbytes);
+		if (r == NULL)
+			return gp_oom(p);
+		r->num = n->kind == GN_FLAG ? (x != 0) : (int64_t)x;
+	}
+	p->pos += total / 8;
+	p->bit = total % 8;
+	return gp_pop(p, r);
+}
+
+static int
+gp_step(struct gparser *p, struct gframe *f)
+{
+	struct gctx ctx;
+	bool ok;
+
+	switch (f->node->kind) {
+	case GN_RECORD:
+	case GN_SEQUENCE:
+		return gp_record(p, f);
+	case GN_FIELD:
+		return gp_field(p, f);
+	case GN_TOKEN:
+	case GN_RAW_TOKEN:
+		return gp_token(p, f);
+	case GN_BYTES:
+		return gp_bytes(p, f);
+	case GN_ARRAY:
+		return gp_array(p, f);
+	case GN_BRANCH:
+		return gp_branch(p, f);
+	case GN_OPTIONAL:
+		return gp_optional(p, f);
+	case GN_UNION:
+		return gp_union(p, f);
+	case GN_TRY:
+		return gp_try(p, f);
+	case GN_NUMBER:
+	case GN_FLAG:
+		return gp_number(p, f);
+	case GN_EMPTY:
+		return gp_pop(p, NULL);
+	case GN_FAIL:
+		return gp_fail(p, false, "%s", f->node->msg);
+	case GN_VERIFY:
+		ctx = gp_ctx(p, f);
+		p->la_again = false;
+		ok = f->node->cond(f->rec, &ctx);
+		if (p->la_again)
+			return ST_AGAIN;
+		if (!ok)
+			return gp_fail(p, false, "%s", f->node->msg);
+		return gp_pop(p, NULL);
+	case GN_EXECUTE:
+		ctx = gp_ctx(p, f);
+		f->node->exec(f->rec, &ctx);
+		return gp_pop(p, NULL);
+	default:
+		return gp_fail(p, false, "unknown node kind %d",
+		               (int)f->node->kind);
+	}
+}
+
+/* Unwind to the innermost try with an alternative left; false if none. */
+static bool
+gp_unwind(struct gparser *p)
+{
+	struct gframe *f;
+
+	while (p->depth > 0) {
+		f = &p->frames[p->depth - 1];
+		if (f->node->kind == GN_TRY && f->state == TRY_OPEN) {
+			gp_try_rollback(p, f);
+			return true;
+		}
+		p->depth--;
+	}
+	return false;
+}
+
+static void
+gp_log_error(struct gparser *p)
+{
+	char buf[320], ctx[GP_CONTEXT_BYTES * 4 + 1];
+
+	hk_log(LOG_DEBUG, "grammar", "%s",
+	       gparse_error_str(&p->err, buf, sizeof(buf)));
+	gp_excerpt(p, p->err.position, GP_CONTEXT_BYTES, ctx, sizeof(ctx));
+	hk_log(LOG_DEBUG, "grammar", "parse error context: %s...", ctx);
+}
+
+/* --- API ------------------------------------------------------------- */
+
+struct gparser *
+gparser_new(const struct grammar *g, const struct gnode *root, void *user)
+{
+	struct gparser *p;
+
+	if (g == NULL || root == NULL || !g->compiled)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->g = g;
+	p->root = root;
+	p->user = user;
+	p->afirst = p->acur = gp_block_new(GP_BLOCK_MIN);
+	p->md = pcre2_match_data_create(1, NULL);
+	p->scratch_cap = g->scratch_max;
+	if (p->scratch_cap > 0)
+		p->scratch = malloc(p->scratch_cap);
+	if (p->afirst == NULL || p->md == NULL ||
+	    (p->scratch_cap > 0 && p->scratch == NULL)) {
+		gparser_free(p);
+		return NULL;
+	}
+	gparser_reset(p, 0);
+	return p;
+}
+
+void
+gparser_free(struct gparser *p)
+{
+	if (p == NULL)
+		return;
+	if (p->afirst != NULL) {
+		struct gp_mark m = {p->afirst, 0, 0};
+
+		gp_restore(p, &m);
+		free(p->afirst);
+	}
+	pcre2_match_data_free(p->md);
+	free(p->scratch);
+	free(p);
+}
+
+void
+gparser_reset(struct gparser *p, uint64_t off)
+{
+	struct gp_mark m = {p->afirst, 0, 0};
+
+	gp_restore(p, &m);
+	p->status = GP_FRESH;
+	p->depth = 0;
+	p->start = p->pos = p->seen_end = off;
+	p->bit = 0;
+	p->top = p->result = p->ret = NULL;
+	memset(&p->err, 0, sizeof(p->err));
+}
+
+void
+gparser_set_root(struct gparser *p, const struct gnode *root)
+{
+	p->root = root;
+	gparser_reset(p, gparser_offset(p));
+}
+
+int
+gparser_run(struct gparser *p, const struct ginput *in)
+{
+	int rc;
+
+	if (p->status == GP_DONE)
+		return HK_OK;
+	if (p->status == GP_ERROR)
+		return HK_ERR;
+	p->in = in;
+	p->dbg = LOG_DEBUG_ENABLED("grammar");
+	if (in->end > p->seen_end)
+		p->seen_end = in->end;
+	if (p->status == GP_FRESH) {
+		p->status = GP_RUN;
+		p->top = gp_value(p, GV_RECORD, p->pos, p->pos);
+		if (p->top == NULL)
+			rc = gp_oom(p);
+		else
+			/* a root record fills the element's record itself */
+			rc = gp_push(p, p->root,
+			             p->root->kind != GN_RECORD &&
+			                 p->root->kind != GN_SEQUENCE,
+			             p->top);
+		if (rc == ST_FAIL)
+			goto error;
+	}
+	for (;;) {
+		rc = gp_step(p, &p->frames[p->depth - 1]);
+		switch (rc) {
+		case ST_PUSH:
+		case ST_STAY:
+			continue;
+		case ST_POP:
+			if (--p->depth > 0)
+				continue;
+			p->top->end = p->pos + (p->bit != 0);
+			p->result = p->ret != NULL ? p->ret : p->top;
+			p->pos += p->bit != 0;
+			p->bit = 0;
+			p->status = GP_DONE;
+			p->in = NULL;
+			return HK_OK;
+		case ST_AGAIN:
+			p->in = NULL;
+			return HK_AGAIN;
+		default:
+			if (gp_unwind(p))
+				continue;
+			goto error;
+		}
+	}
+error:
+	p->status = GP_ERROR;
+	p->depth = 0;
+	if (p->dbg)
+		gp_log_error(p);
+	p->in = NULL;
+	return HK_ERR;
+}
+
+const struct gresult *
+gparser_result(const struct gparser *p)
+{
+	return p->status == GP_DONE ? p->result : NULL;
+}
+
+uint64_t
+gparser_offset(const struct gparser *p)
+{
+	return p->pos + (p->bit != 0);
+}
+
+uint64_t
+gparser_pin(const struct gparser *p)
+{
+	const struct gframe *f;
+	uint64_t pin = p->pos;
+	int i;
+
+	if (p->status != GP_RUN || p->depth == 0)
+		return gparser_offset(p);
+	f = &p->frames[p->depth - 1];
+	if ((f->node->kind == GN_TOKEN || f->node->kind == GN_RAW_TOKEN) &&
+	    f->state != 0)
+		pin = f->start;
+	else if (f->node->kind == GN_BYTES && f->state != 0)
+		pin = gp_bytes_copied(f) ? f->start : f->c;
+	for (i = 0; i < p->depth; i++) {
+		f = &p->frames[i];
+		if (((f->node->kind == GN_TRY && f->state == TRY_OPEN) ||
+		     f->node->kind == GN_UNION) &&
+		    f->start < pin)
+			pin = f->start;
+	}
+	return pin;
+}
+
+bool
+gparser_idle(const struct gparser *p)
+{
+	return p->status == GP_FRESH ||
+	       (p->status == GP_RUN && p->seen_end <= p->start);
+}
+
+const struct gparse_error *
+gparser_error(const struct gparser *p)
+{
+	return p->status == GP_ERROR ? &p->err : NULL;
+}
+
+int
+gctx_lookahead(struct gctx *ctx)
+{
+	struct gparser *p = ctx->parser;
+	const uint8_t *s;
+	size_t n;
+
+	if (p == NULL || p->in == NULL)
+		return -1;
+	s = gp_span(p, p->pos, &n);
+	if (s != NULL)
+		return s[0];
+	if (p->in->eof)
+		return -1;
+	p->la_again = true;
+	return -2;
+}
+
+const char *
+gparse_error_str(const struct gparse_error *e, char *buf, size_t len)
+{
+	if (len == 0)
+		return buf;
+	snprintf(
+	    buf, len, "parse error at byte %" PRIu64 " for field %s in %s: %s",
+	    e->position - e->start, e->field != NULL ? e->field : "<unknown>",
+	    e->rule != NULL ? e->rule : "<unknown>", e->description);
+	return buf;
+}
