@@ -528,9 +528,9 @@ fsm_parser(struct fsm *m, struct fsm_dirstate *ds, const struct gnode *root)
  * again). A complete element fires up or down with its result (valid
  * during the transition only), and the next element starts after it.
  * A parse error fires parse_error and stops the direction: *keep is then
- * the start of the failed element (so that the caller can look at its
- * bytes to resynchronise) until fsm_resync, which a parse_error
- * transition may call itself to go on at once. HK_ERR (*keep untouched)
+ * the error position (so that the caller can look at the bytes from there
+ * to resynchronise) until fsm_resync, which a parse_error transition may
+ * call itself to go on at once. HK_ERR (*keep untouched)
  * when the instance is or becomes finished, dir is not FSM_UP/FSM_DOWN,
  * the machine is not bidirectional, the call is nested in another
  * update of the same direction, or a parser cannot be allocated.
@@ -634,7 +634,15 @@ fsm_update(struct fsm *m, int dir, const struct ginput *in, uint64_t *keep)
 		}
 		err = gparser_error(p);
 		ds->stopped = true;
+		/*
+		 * The bytes before the error position may be gone already
+		 * (the parser's pin had passed them); the caller resyncs
+		 * from the error on.
+		 */
 		ds->stop_off = start;
+		if (err != NULL && err->position > start)
+			ds->stop_off =
+			    err->position < in->end ? err->position : in->end;
 		memset(&a, 0, sizeof(a));
 		a.dir = dir;
 		a.error = err;
