@@ -1,0 +1,51 @@
+-- SMTP-level benchmark rules (bench/run_smtp.sh): alert, without dropping,
+-- on every MAIL command whose sender's domain is suspicious.org (any case).
+-- One alert per such MAIL FROM; on the bench captures the count must equal
+-- suspicious_sender_mails in bench/out/<capture>.pcap.txt.
+--
+-- Kept cheap: the verb is checked first (a length test and a comparison;
+-- string.upper only for a 4-byte verb not sent as 'MAIL'), so the other
+-- commands cost one call and two comparisons; the parameter is only looked
+-- at for MAIL, with plain string functions (no regexp object).
+
+local smtp = require('smtp')
+
+local FORBIDDEN = 'suspicious.org'
+
+smtp.install_tcp_rule(25)
+
+haka.rule{
+	hook = smtp.events.command,
+	eval = function (flow, cmd)
+		local verb = cmd.command
+		if verb ~= 'MAIL' and (verb == nil or #verb ~= 4 or
+		    string.upper(verb) ~= 'MAIL') then
+			return
+		end
+		local param = cmd.parameter
+		if param == nil then
+			return
+		end
+		-- "FROM:<local@domain> SIZE=123": the path between < and >, or
+		-- else the first word after FROM:; the domain follows the last '@'
+		-- (a source route "<@a,@b:user@d>" names d).
+		local path = string.match(param, '<([^>]*)>') or
+		    string.match(param, '^[Ff][Rr][Oo][Mm]:%s*([^%s]*)') or ''
+		local domain = string.match(path, '@([^@]*)$')
+		if domain == nil then
+			return
+		end
+		if #domain ~= #FORBIDDEN or string.lower(domain) ~= FORBIDDEN then
+			return
+		end
+		haka.alert{
+			description = "forbidden mail domain",
+			severity = 'low',
+			sources = haka.alert.address(flow.srcip),
+			targets = {
+				haka.alert.address(flow.dstip),
+				haka.alert.service("tcp/" .. flow.dstport, "smtp"),
+			},
+		}
+	end
+}
