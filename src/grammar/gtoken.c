@@ -18,6 +18,7 @@
  * bytes():untiltoken(): memchr for one possible first byte, an SSE2
  * two-byte search for two, a 256-entry table otherwise.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,15 +136,18 @@ gt_bracket_len(const char *s)
 			i += n;
 			break;
 		case '[':
-			if (s[i + 1] == ':') {
-				e = strstr(s + i + 2, ":]");
-				if (e == NULL)
-					return 0;
-				i = (size_t)(e - s) + 2;
-			} else if (s[i + 1] == '.' || s[i + 1] == '=')
+			if (s[i + 1] == '.' || s[i + 1] == '=')
 				return 0;
-			else
-				i++;
+			/* "[:name:]", unless a ']' comes first (as PCRE2) */
+			e = NULL;
+			if (s[i + 1] == ':')
+				for (n = i + 2; s[n] != '\0' && s[n] != ']';
+				     n++)
+					if (s[n] == ':' && s[n + 1] == ']') {
+						e = s + n;
+						break;
+					}
+			i = e != NULL ? (size_t)(e - s) + 2 : i + 1;
 			break;
 		default:
 			i++;
@@ -153,7 +157,8 @@ gt_bracket_len(const char *s)
 
 /*
  * The byte class of one atom, by asking PCRE2 about each byte: the atom
- * must match exactly one byte or nothing, and never the empty string.
+ * must have a fixed length (it compiles in a lookbehind), match exactly
+ * one byte for some bytes, and never the empty string.
  */
 static bool
 gt_probe_class(const char *atom, size_t len, uint8_t cls[256])
@@ -161,10 +166,19 @@ gt_probe_class(const char *atom, size_t len, uint8_t cls[256])
 	pcre2_code *code;
 	pcre2_match_data *md;
 	PCRE2_SIZE erroff, *ov;
-	int errcode, rc, b;
+	char behind[GT_PROBE_MAX + 8];
+	int errcode, rc, b, n = 0;
 	uint8_t one;
 	bool ok = true;
 
+	if (len > GT_PROBE_MAX)
+		return false;
+	snprintf(behind, sizeof(behind), "(?<=%.*s)", (int)len, atom);
+	code = pcre2_compile((PCRE2_SPTR)behind, PCRE2_ZERO_TERMINATED, 0,
+	                     &errcode, &erroff, NULL);
+	if (code == NULL)
+		return false;
+	pcre2_code_free(code);
 	code = pcre2_compile((PCRE2_SPTR)atom, len, PCRE2_ANCHORED, &errcode,
 	                     &erroff, NULL);
 	if (code == NULL)
@@ -181,16 +195,17 @@ gt_probe_class(const char *atom, size_t len, uint8_t cls[256])
 	for (b = 0; ok && b < 256; b++) {
 		one = (uint8_t)b;
 		rc = pcre2_match(code, &one, 1, 0, 0, md, NULL);
-		if (rc >= 0 && ov[1] == 1)
+		if (rc >= 0 && ov[1] == 1) {
 			cls[b] = 1;
-		else if (rc == PCRE2_ERROR_NOMATCH)
+			n++;
+		} else if (rc == PCRE2_ERROR_NOMATCH)
 			cls[b] = 0;
 		else
 			ok = false;
 	}
 	pcre2_match_data_free(md);
 	pcre2_code_free(code);
-	return ok;
+	return ok && n > 0;
 }
 
 static bool
