@@ -1,6 +1,7 @@
 #!/bin/sh
-# Install, build and run the whole test suite twice: a -Werror build and an
-# ASan+UBSan build (README, second command; CI runs this through .ci/run).
+# Install, build and run the whole test suite: a -Werror build, an
+# ASan+UBSan build, then the libFuzzer targets for a short while (README,
+# second command; CI runs this through .ci/run).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -10,3 +11,8 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh build-asan -DHAKA_WERROR=ON -DHAKA_SANITIZE=ON
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --output-on-failure -j2)
+# Fuzzers: clang, every object instrumented; each target runs 30 s.
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DHAKA_FUZZ=ON \
+	-DHAKA_FUZZ_SECONDS="${HAKA_FUZZ_SECONDS:-30}" >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_smtp fuzz_grammar
+(cd build-fuzz && ctest -L fuzz --output-on-failure)

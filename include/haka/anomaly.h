@@ -38,7 +38,22 @@
 	X(TCP_MEMCAP_FLOW, "tcp_memcap_flow")                                \
 	X(TCP_MEMCAP_GLOBAL, "tcp_memcap_global")                            \
 	X(TCP_TABLE_FULL, "tcp_table_full")                                  \
-	X(TCP_DATA_ON_SYN, "tcp_data_on_syn")
+	X(TCP_DATA_ON_SYN, "tcp_data_on_syn")                                \
+	X(SMTP_INVALID_COMMAND, "smtp_invalid_command")                      \
+	X(SMTP_INVALID_REPLY, "smtp_invalid_reply")                          \
+	X(SMTP_UNKNOWN_COMMAND, "smtp_unknown_command")                      \
+	X(SMTP_UNMATCHED_REPLY, "smtp_unmatched_reply")                      \
+	X(SMTP_COMMAND_LINE_TOO_LONG, "smtp_command_line_too_long")          \
+	X(SMTP_REPLY_LINE_TOO_LONG, "smtp_reply_line_too_long")              \
+	X(SMTP_DATA_LINE_TOO_LONG, "smtp_data_line_too_long")                \
+	X(SMTP_SMUGGLING, "smtp_smuggling_attempt")                          \
+	X(SMTP_EXCESSIVE_PENDING, "smtp_excessive_pending_commands")         \
+	X(SMTP_BAD_GREETING, "smtp_bad_greeting")                            \
+	X(SMTP_COMMAND_BEFORE_HELO, "smtp_command_before_helo")              \
+	X(SMTP_GAP, "smtp_gap")                                              \
+	X(SMTP_DATA_AFTER_CLOSE, "smtp_data_after_close")                    \
+	X(SMTP_UNEXPECTED_REPLY, "smtp_unexpected_reply")                    \
+	X(SMTP_TRUNCATED, "smtp_truncated")
 
 enum anomaly {
 #define HK_ANOM_ENUM(id, name) ANOM_##id,

@@ -56,14 +56,17 @@ struct flow {
 	uint32_t isn[2];		/* initial sequence numbers */
 	uint64_t pkts[2], bytes[2];
 	struct stream dir[2];
+	uint64_t rd_off[2];		/* delivered to receive_data rules */
 	uint32_t linktype;
 	uint8_t lhdr_len[2];
 	uint8_t lhdr[2][FLOW_LHDR_MAX];	/* link header seen per direction */
 	int lua_ref;			/* registry ref of the Lua proxy */
 	void *lua_proxy;
-	void *app;			/* application dissector state */
+	const struct app_dissector *app_ops; /* application dissector */
+	void *app;			/* its per-connection instance */
 };
 
+struct app_dissector;
 struct flow_table;
 
 /* max_flows: table limit (new connections beyond are refused). */

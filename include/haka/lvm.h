@@ -25,6 +25,11 @@ enum hk_event {
 	EV_TCPC_END_CONNECTION,	 /* tcp_connection:end_connection (flow) */
 	EV_IPV4_ANOMALY,	 /* ipv4:anomaly (pkt, name) */
 	EV_TCPC_ANOMALY,	 /* tcp_connection:anomaly (flow, name, pkt) */
+	EV_SMTP_COMMAND,	 /* smtp:command (flow, cmd) */
+	EV_SMTP_RESPONSE,	 /* smtp:response (flow, res) */
+	EV_SMTP_MAIL_CONTENT,	 /* smtp:mail_content (flow, iter), streamed */
+	EV_SMTP_ANOMALY,	 /* smtp:anomaly (flow, name) */
+	EV_SMTP_STARTTLS,	 /* smtp:starttls (flow) */
 	EV_COUNT
 };
 
@@ -91,6 +96,13 @@ int lvm_event_anomaly(struct lvm *vm, enum hk_event ev, struct flow *f,
  */
 int lvm_event_data(struct lvm *vm, struct flow *f, int dir, uint64_t end,
     bool finished, uint64_t *keep);
+
+/*
+ * A new connection was announced to the rules: attach the application
+ * dissector its server port was given to (smtp.install_tcp_rule,
+ * haka.policy).
+ */
+void lvm_flow_opened(struct lvm *vm, struct flow *f);
 
 /* The flow is going away: invalidate its Lua proxy and coroutines. */
 void lvm_flow_free(struct lvm *vm, struct flow *f);

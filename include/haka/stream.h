@@ -129,6 +129,15 @@ stream_ooo_first(const struct stream *st)
  */
 uint64_t stream_contig_end(const struct stream *st, uint64_t from);
 
+/*
+ * Contiguous bytes at off (consumed <= off < next, not in a gap): a
+ * pointer and *len, or NULL. *hint (may be NULL) caches the segment of
+ * the previous call to make sequential reads O(1); it is only valid until
+ * the stream changes.
+ */
+const uint8_t *stream_span(const struct stream *st, uint64_t off, size_t *len,
+    const struct stream_seg **hint);
+
 /* If 'off' falls in a gap, the end of that gap; otherwise off. */
 uint64_t stream_skip_gap(const struct stream *st, uint64_t off);
 

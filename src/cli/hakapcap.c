@@ -17,6 +17,8 @@
 #include <haka/log.h>
 #include <haka/lvm.h>
 
+#include "proto/smtp/smtp.h"
+
 struct run {
 	struct pcap_sink *sink;
 	const char *out_path;
@@ -45,6 +47,8 @@ usage(FILE *fp)
 	    "\t                        Select pass-through mode (default: "
 	    "true)\n"
 	    "\t-o <output>:            Save result in a pcap file\n"
+	    "\t--dump-dissector-graph: Dump dissector internals (grammar and "
+	    "state machine) in file <name>.dot\n"
 	    "\t--rule-error <policy>:  On a rule error: drop (default) or "
 	    "accept the packet\n"
 	    "\t--midstream <policy>:   Connections without handshake: accept "
@@ -214,7 +218,7 @@ main(int argc, char **argv)
 	enum alert_format afmt = ALERT_FMT_PRETTY;
 	const char *alert_to = NULL, *rules;
 	char err[256];
-	bool show_summary = true, tty;
+	bool show_summary = true, tty, dump_graph = false;
 	double t0, c0, last_progress;
 	uint64_t v, mem_mb = 256, instr = 100000000ULL;
 	int c, rc = 0;
@@ -313,6 +317,7 @@ main(int argc, char **argv)
 			show_summary = false;
 			break;
 		case OPT_DUMP_GRAPH:
+			dump_graph = true;
 			break;
 		case OPT_OOO_LIMIT:
 			if (!parse_u64(optarg, &v) || v > UINT32_MAX) {
@@ -354,6 +359,17 @@ main(int argc, char **argv)
 		alert_add_output(fp, afmt, true);
 	} else {
 		alert_add_output(stdout, afmt, false);
+	}
+	if (dump_graph) {
+		/* The tutorial's graphs: smtp-grammar.dot, smtp-state-machine.dot */
+		err[0] = '\0';
+		if (smtp_init(NULL, err, sizeof(err)) != HK_OK ||
+		    smtp_dump_graphs(".", err, sizeof(err)) != HK_OK) {
+			fprintf(stderr, "hakapcap: %s\n", err);
+			return 1;
+		}
+		hk_log(LOG_INFO, "core", "dissector graphs written to "
+		    "smtp-grammar.dot and smtp-state-machine.dot");
 	}
 	if (conf.pass_through)
 		hk_log(LOG_INFO, "core",

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <haka/capture.h>
+#include <haka/dissector.h>
 #include <haka/engine.h>
 #include <haka/log.h>
 #include <haka/tcp.h>
@@ -282,36 +283,80 @@ flow_apply_drop(struct engine *e, struct flow *f, struct packet *pkt)
  * Give the in-order bytes of one direction to the rules, then consume
  * what no rule still needs.
  */
+int
+engine_flow_attach(struct engine *e, struct flow *f,
+    const struct app_dissector *ops, void *inst)
+{
+	(void)e;
+	if (f->app_ops != NULL)
+		return HK_ERR;
+	f->app_ops = ops;
+	f->app = inst;
+	return HK_OK;
+}
+
+static void
+flow_detach(struct flow *f)
+{
+	if (f->app_ops != NULL && f->app_ops->free != NULL)
+		f->app_ops->free(f->app);
+	f->app_ops = NULL;
+	f->app = NULL;
+}
+
+/*
+ * Give the in-order bytes of one direction to the TCP data rules and to
+ * the application dissector, then consume what none of them still needs.
+ * One call per run of bytes: gaps are reported between runs.
+ */
 static void
 flow_deliver(struct engine *e, struct flow *f, int dir, bool finished)
 {
 	struct stream *st = &f->dir[dir];
-	uint64_t end, keep;
+	bool rules = lvm_has_rules(e->vm, EV_TCPC_RECEIVE_DATA);
+	uint64_t end, keep, k;
 	int guard;
 
 	if (!st->init)
 		return;
 	if ((f->flags & FLOW_F_DROPPED) != 0 ||
-	    !lvm_has_rules(e->vm, EV_TCPC_RECEIVE_DATA)) {
+	    (!rules && f->app_ops == NULL)) {
 		stream_consume(st, st->next);
 		return;
 	}
-	/* One event per run of bytes: gaps are skipped between runs. */
 	for (guard = 0; guard < 1024; guard++) {
 		if (st->head != NULL && st->head->p == NULL &&
 		    st->head->off <= st->consumed) {
-			stream_consume(st, st->head->off + st->head->len);
+			uint64_t goff = st->head->off, glen = st->head->len;
+
+			if (f->app_ops != NULL && f->app_ops->gap != NULL)
+				f->app_ops->gap(f->app, f, dir, goff, glen);
+			stream_consume(st, goff + glen);
 			continue;
 		}
 		end = stream_contig_end(st, st->consumed);
 		if (end == st->consumed && !finished)
 			break;
-		if (lvm_event_data(e->vm, f, dir, end,
-			finished && end == st->next, &keep) != HK_OK)
-			rule_failed(e, NULL);
-		/* Dropped: the bytes stay held, to be dropped with their packets. */
-		if (f->flags & FLOW_F_DROPPED)
-			return;
+		keep = end;
+		if (rules) {
+			if (lvm_event_data(e->vm, f, dir, end,
+				finished && end == st->next, &k) != HK_OK)
+				rule_failed(e, NULL);
+			/* Dropped: the bytes stay held, dropped with them. */
+			if (f->flags & FLOW_F_DROPPED)
+				return;
+			if (k < keep)
+				keep = k;
+		}
+		if (f->app_ops != NULL) {
+			if (f->app_ops->receive(f->app, f, dir, end,
+				finished && end == st->next, &k) != HK_OK)
+				flow_detach(f);
+			if (f->flags & FLOW_F_DROPPED)
+				return;
+			if (k < keep)
+				keep = k;
+		}
 		stream_consume(st, keep);
 		if (keep < end || st->consumed >= st->next)
 			break;
@@ -352,6 +397,8 @@ flow_end(struct engine *e, struct flow *f)
 			flow_deliver(e, f, d, true);
 		}
 	}
+	if (f->app_ops != NULL && f->app_ops->end != NULL)
+		f->app_ops->end(f->app, f);
 	if ((f->flags & FLOW_F_NEW_FIRED) &&
 	    lvm_has_rules(e->vm, EV_TCPC_END_CONNECTION)) {
 		if (lvm_event_flow(e->vm, EV_TCPC_END_CONNECTION, f, NULL,
@@ -367,6 +414,7 @@ flow_remove(struct engine *e, struct flow *f)
 {
 	flow_end(e, f);
 	conn_log(f, "closing");
+	flow_detach(f);
 	if (e->vm != NULL)
 		lvm_flow_free(e->vm, f);
 	if (e->cur_flow == f)
@@ -460,13 +508,18 @@ static void
 flow_announce(struct engine *e, struct flow *f, struct packet *pkt)
 {
 	f->flags |= FLOW_F_NEW_FIRED;
-	if (!lvm_has_rules(e->vm, EV_TCPC_NEW_CONNECTION))
+	if (!lvm_has_rules(e->vm, EV_TCPC_NEW_CONNECTION)) {
+		if (e->vm != NULL)
+			lvm_flow_opened(e->vm, f);
 		return;
+	}
 	if (lvm_event_flow(e->vm, EV_TCPC_NEW_CONNECTION, f, pkt, FLOW_UP) !=
 	    HK_OK)
 		rule_failed(e, pkt);
 	if (pkt->verdict == PKT_DROP)
 		f->flags |= FLOW_F_DROPPED;
+	else if (e->vm != NULL)
+		lvm_flow_opened(e->vm, f);
 }
 
 static void

@@ -90,7 +90,7 @@ l_rule(lua_State *L)
 		return luaL_error(L, "rule options should be table");
 	}
 	lua_pop(L, 1);
-	if (streamed && ev != EV_TCPC_RECEIVE_DATA)
+	if (streamed && ev != EV_TCPC_RECEIVE_DATA && ev != EV_SMTP_MAIL_CONTENT)
 		return luaL_error(L, "event '%s' cannot be streamed",
 		    hk_event_name(ev));
 

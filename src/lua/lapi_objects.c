@@ -398,12 +398,17 @@ flow_index(lua_State *L)
 		lua_pushinteger(L, f->cli_port);
 	else if (strcmp(k, "dstport") == 0)
 		lua_pushinteger(L, f->srv_port);
+	else if (strcmp(k, "state") == 0 && lvm_from(L)->in_app_event &&
+	    lapi_smtp_field(L, f, "state"))
+		return 1;
 	else if (strcmp(k, "state") == 0)
 		lua_pushstring(L, tcp_state_str(f->state));
 	else if (strcmp(k, "name") == 0)
 		lua_pushliteral(L, "tcp_connection");
 	else if (strcmp(k, "id") == 0)
 		lua_pushinteger(L, (lua_Integer)f->id);
+	else if (lapi_smtp_field(L, f, k))
+		return 1;
 	else {
 		lua_getuservalue(L, 1);
 		if (lua_getfield(L, -1, k) != LUA_TNIL)

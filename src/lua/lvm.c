@@ -27,6 +27,11 @@ static const char *const event_names[EV_COUNT] = {
 	[EV_TCPC_END_CONNECTION] = "tcp_connection:end_connection",
 	[EV_IPV4_ANOMALY] = "ipv4:anomaly",
 	[EV_TCPC_ANOMALY] = "tcp_connection:anomaly",
+	[EV_SMTP_COMMAND] = "smtp:command",
+	[EV_SMTP_RESPONSE] = "smtp:response",
+	[EV_SMTP_MAIL_CONTENT] = "smtp:mail_content",
+	[EV_SMTP_ANOMALY] = "smtp:anomaly",
+	[EV_SMTP_STARTTLS] = "smtp:starttls",
 };
 
 const char *
@@ -515,6 +520,7 @@ lvm_new(const struct lvm_conf *conf, struct engine *eng)
 	vm->coros_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	lapi_objects_init(L);
 	lapi_haka_init(L, vm);
+	lapi_smtp_init(L, vm);
 	lua_pushcfunction(L, l_abort);
 	lua_getglobal(L, "haka");
 	lua_insert(L, -2);
@@ -593,10 +599,8 @@ lvm_rule_summary(struct lvm *vm)
  * arguments pushed by 'push'. Stops early when a rule aborts, drops the
  * packet or drops the flow.
  */
-typedef void (*push_args_fn)(struct lvm *vm, void *arg);
-
-static int
-dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
+int
+lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
     int nargs, struct packet *pkt, struct flow *f)
 {
 	lua_State *L = vm->L;
@@ -609,7 +613,7 @@ dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
 	for (i = 1; i <= n; i++) {
 		lua_rawgeti(L, -1, i);
 		if (lua_getfield(L, -1, "streamed") == LUA_TBOOLEAN &&
-		    lua_toboolean(L, -1) && ev == EV_TCPC_RECEIVE_DATA) {
+		    lua_toboolean(L, -1)) {
 			lua_pop(L, 2);
 			continue;
 		}
@@ -639,7 +643,7 @@ push_none(struct lvm *vm, void *arg)
 int
 lvm_event_simple(struct lvm *vm, enum hk_event ev)
 {
-	return dispatch(vm, ev, push_none, NULL, 0, NULL, NULL);
+	return lvm_dispatch(vm, ev, push_none, NULL, 0, NULL, NULL);
 }
 
 static void
@@ -661,7 +665,7 @@ int
 lvm_event_packet(struct lvm *vm, enum hk_event ev, struct packet *pkt)
 {
 	/* ipv4 rules get the IPv4 view, even of a TCP packet. */
-	return dispatch(vm, ev,
+	return lvm_dispatch(vm, ev,
 	    ev == EV_IPV4_RECEIVE_PACKET ? push_packet_ipv4 : push_packet, pkt, 1,
 	    pkt, NULL);
 }
@@ -703,7 +707,7 @@ lvm_event_flow(struct lvm *vm, enum hk_event ev, struct flow *f,
 	    ev == EV_TCPC_RECEIVE_PACKET	 ? 3 :
 						   1;
 
-	return dispatch(vm, ev, push_flow_args, &a, nargs, pkt, f);
+	return lvm_dispatch(vm, ev, push_flow_args, &a, nargs, pkt, f);
 }
 
 static void
@@ -732,19 +736,24 @@ lvm_event_anomaly(struct lvm *vm, enum hk_event ev, struct flow *f,
 {
 	struct flow_args a = {f, pkt, 0, ev, an, 0};
 
-	return dispatch(vm, ev, push_anomaly_args, &a, f != NULL ? 3 : 2, pkt,
+	return lvm_dispatch(vm, ev, push_anomaly_args, &a, f != NULL ? 3 : 2, pkt,
 	    f);
 }
+
+static int resume_streamed(struct lvm *vm, struct flow *f, int nargs,
+    lua_State *co);
 
 static void
 push_data_args(struct lvm *vm, void *arg)
 {
 	struct flow_args *a = arg;
 	struct stream *st = &a->f->dir[a->dir];
+	uint64_t from = st->consumed > a->f->rd_off[a->dir] ?
+	    st->consumed :
+	    a->f->rd_off[a->dir];
 
 	lapi_push_flow(vm, a->f);
-	lapi_push_data_stream(vm, a->f, a->dir, st->consumed,
-	    a->end - st->consumed);
+	lapi_push_data_stream(vm, a->f, a->dir, from, a->end - from);
 	lua_pushstring(vm->L, lapi_dir_name(a->dir));
 }
 
@@ -752,6 +761,12 @@ push_data_args(struct lvm *vm, void *arg)
  * Resume one streamed coroutine; its record (a table {co, it, done}) is
  * on top of the stack. Returns HK_ERR when the rule failed.
  */
+int
+lvm_resume(struct lvm *vm, lua_State *co, int nargs)
+{
+	return resume_streamed(vm, NULL, nargs, co);
+}
+
 static int
 resume_streamed(struct lvm *vm, struct flow *f, int nargs, lua_State *co)
 {
@@ -790,9 +805,12 @@ lvm_event_data(struct lvm *vm, struct flow *f, int dir, uint64_t end,
 	int rc = HK_OK, top = lua_gettop(L), i, n;
 
 	*keep = end;
-	if (end > st->consumed)
-		rc = dispatch(vm, EV_TCPC_RECEIVE_DATA, push_data_args, &a, 3,
+	/* Non-streamed rules see each byte once, even if others keep it. */
+	if (end > st->consumed && end > f->rd_off[dir]) {
+		rc = lvm_dispatch(vm, EV_TCPC_RECEIVE_DATA, push_data_args, &a, 3,
 		    NULL, f);
+		f->rd_off[dir] = end;
+	}
 	if (f->flags & FLOW_F_DROPPED)
 		return rc;
 

@@ -35,6 +35,9 @@ struct lvm {
 	bool data_finished;	   /* receive_data: no more data will come */
 	struct flow *cur_flow;	   /* flow of the event being dispatched */
 	bool stopped;		   /* haka.abort() or a dropped flow */
+	bool in_app_event;	   /* flow.state is the dissector's state */
+	uint8_t ports[8192];	   /* TCP ports given to the SMTP dissector */
+	int mailiter_ref;	   /* registry: the mail content iterator class */
 };
 
 /* The VM of a Lua state (stored in the registry). */
@@ -88,5 +91,21 @@ void lapi_push_event(lua_State *L, struct lvm *vm, enum hk_event ev);
 
 /* lvm.c: protected call with traceback, hook and stack check. */
 int lvm_pcall(struct lvm *vm, int nargs, const char *what);
+
+/*
+ * Call the non-streamed rules of ev in order with the arguments pushed by
+ * push; stops when a rule aborts or drops the packet or the flow.
+ */
+typedef void (*push_args_fn)(struct lvm *vm, void *arg);
+int lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push,
+    void *arg, int nargs, struct packet *pkt, struct flow *f);
+
+/* Resume a streamed rule's coroutine (record on top of the stack). */
+int lvm_resume(struct lvm *vm, lua_State *co, int nargs);
+
+/* lapi_smtp.c */
+void lapi_smtp_init(lua_State *L, struct lvm *vm);
+/* flow.<key> for SMTP connections; 0 if not an SMTP field. */
+int lapi_smtp_field(lua_State *L, struct flow *f, const char *key);
 
 #endif

@@ -406,6 +406,27 @@ stream_contig_end(const struct stream *st, uint64_t from)
 	return end;
 }
 
+const uint8_t *
+stream_span(const struct stream *st, uint64_t off, size_t *len,
+    const struct stream_seg **hint)
+{
+	const struct stream_seg *s = st->head;
+
+	if (hint != NULL && *hint != NULL && (*hint)->off <= off)
+		s = *hint;
+	for (; s != NULL && s->off <= off; s = s->next) {
+		if (off >= s->off + s->len)
+			continue;
+		if (s->p == NULL)
+			return NULL;
+		if (hint != NULL)
+			*hint = s;
+		*len = (size_t)(s->off + s->len - off);
+		return s->p + (off - s->off);
+	}
+	return NULL;
+}
+
 uint64_t
 stream_skip_gap(const struct stream *st, uint64_t off)
 {

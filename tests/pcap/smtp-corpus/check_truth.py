@@ -150,43 +150,29 @@ _BDAT_GAP = ("dissector bug, reported: 1000 client bytes are lost inside the "
              "transaction (78 bytes, 250) is lost")
 
 PENDING = {
-    ('arkime-smtp-nospaces.pcap', '127.0.0.1:42971', '0', 'data'):
-        _PRE354 % "'test' parsed as an unknown command; only '..' counted",
-    ('sv-smtp-pipelining.pcap', '127.0.0.1:50287', '0', 'data'):
-        _PRE354 % "'This is a test' and '.' parsed as commands, content 0",
-    ('sv-smtp-pipelining.pcap', '127.0.0.1:50287', '0', 'final_code'):
-        _PRE354 % "the end-of-data 250 is paired with 'This', the mail never "
-                  "ends",
-    ('sv-smtp-bdat-bad-tail-next-mail.pcap', '172.19.0.1:47968', '0', 'data'):
-        _BDAT_BAD % "'BDAT ' of 'BDAT 221 LAST': the 221-byte chunk becomes "
-                    "invalid commands",
-    ('sv-smtp-bdat-bad-tail-next-mail.pcap', '172.19.0.1:47968', '0',
-     'final_code'):
-        _BDAT_BAD % "'BDAT 221 LAST' is never seen; the last reply of the "
-                    "transaction is the 521 of 'BDAT 5 X'",
-    ('sv-smtp-bdat-bad-tail-reply-queue.pcap', '192.0.2.1:41414', '0',
-     'mail_from'):
-        _BDAT_BAD % "'MAIL ' of 'MAIL FROM:<alice@example.com>': the sender "
-                    "is never seen",
-    ('sv-smtp-bdat-bad-tail-reply-queue.pcap', '192.0.2.1:41414', '0',
-     'data'):
-        _BDAT_BAD % "the MAIL reply 250 is paired with RCPT, the RCPT reply "
-                    "with DATA, the 354 is unmatched: the content is parsed "
-                    "as commands",
-    ('zeek-smtp-bdat-cmd-negative-chunk-size.pcap', '127.0.0.1:54028', '0',
-     'final_code'): _CRCRLF % '-1',
-    ('zeek-smtp-bdat-cmd-chunk-size-overflow.pcap', '127.0.0.1:41610', '0',
-     'data'): _CRCRLF % '15555555557777777777',
-    ('zeek-smtp-bdat-cmd-chunk-size-overflow.pcap', '127.0.0.1:41610', '0',
-     'final_code'): _CRCRLF % '15555555557777777777',
-    ('zeek-smtp-bdat-cmd-chunk-size-overflow2.pcap', '127.0.0.1:33762', '0',
-     'data'): _CRCRLF % '184467440737095516150',
-    ('zeek-smtp-bdat-cmd-chunk-size-overflow2.pcap', '127.0.0.1:33762', '0',
-     'final_code'): _CRCRLF % '184467440737095516150',
-    ('zeek-smtp-bdat-gap.pcap', '10.0.0.1:12345', '0', 'data'): _BDAT_GAP,
-    ('zeek-smtp-bdat-gap.pcap', '10.0.0.1:12345', '0', 'final_code'):
-        _BDAT_GAP,
+    # Dissector bugs found by this test and not fixed yet (none now; the
+    # five found at first are fixed: content sent before the 354, invalid
+    # BDAT, CR CR LF lines, a gap inside a BDAT chunk, unfinished BDAT
+    # content at the end).
 }
+
+# Differences of convention with truth.tsv that the dissector keeps.
+KNOWN.update({
+    ('zeek-smtp-bdat-cmd-chunk-size-overflow.pcap', '127.0.0.1:41610', '0',
+     'data'):
+        "the BDAT size 15555555557777777777 overflows 64 bits: the server "
+        "refuses the command (521) and no chunk is read; truth records the "
+        "announced size as the data size",
+    ('zeek-smtp-bdat-cmd-chunk-size-overflow2.pcap', '127.0.0.1:33762', '0',
+     'data'):
+        "the BDAT size 184467440737095516150 overflows 64 bits: the server "
+        "refuses the command (521) and no chunk is read; truth records the "
+        "announced size as the data size",
+    ('zeek-smtp-bdat-gap.pcap', '10.0.0.1:12345', '0', 'data'):
+        "100 bytes of the 200-byte BDAT chunk were lost in a capture gap: "
+        "the content seen is 100 + 78 (DATA, less the final CRLF of the "
+        "terminator convention) = 176; truth counts the announced 200",
+})
 
 
 # --- reading the events -------------------------------------------------------

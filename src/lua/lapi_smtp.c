@@ -1,0 +1,597 @@
+/*
+ * The rule API of the SMTP dissector (HAKA.md sections b and f): the
+ * module returned by require('smtp') (events, install_tcp_rule, dissect),
+ * haka.dissectors.smtp, haka.policy for the next-dissector choice, the
+ * command and response results as the original's Result tables, the
+ * streamed mail_content iterator, and flow.smtp (the transaction so far).
+ */
+#include <string.h>
+
+#include <haka/log.h>
+
+#include "lua/lvm_priv.h"
+#include "proto/smtp/smtp.h"
+
+/* --- the hooks the dissector calls ---------------------------------------- */
+
+struct res_args {
+	struct flow *f;
+	const struct gresult *res;
+};
+
+static void
+push_result_string(lua_State *L, const struct gresult *r, const char *name)
+{
+	const struct gresult *v = gresult_get(r, name);
+
+	if (v == NULL)
+		return;
+	lua_pushlstring(L, (const char *)v->s, v->len);
+	lua_setfield(L, -2, name);
+}
+
+/* A table with the original's pretty-print name ("class Result"). */
+static void
+new_result(lua_State *L, const char *cls, int narr, int nrec)
+{
+	lua_createtable(L, narr, nrec);
+	if (luaL_newmetatable(L, cls)) {
+		lua_pushstring(L, cls);
+		lua_setfield(L, -2, "__pprint_name");
+	}
+	lua_setmetatable(L, -2);
+}
+
+static void
+push_command(struct lvm *vm, void *arg)
+{
+	struct res_args *a = arg;
+	lua_State *L = vm->L;
+
+	lapi_push_flow(vm, a->f);
+	new_result(L, "class Result", 0, 2);
+	push_result_string(L, a->res, "command");
+	push_result_string(L, a->res, "parameter");
+}
+
+static void
+push_response(struct lvm *vm, void *arg)
+{
+	struct res_args *a = arg;
+	lua_State *L = vm->L;
+	const struct gresult *r = gresult_get(a->res, "responses"), *e;
+	int i = 0;
+
+	lapi_push_flow(vm, a->f);
+	new_result(L, "class Result", 0, 1);
+	new_result(L, "class ArrayResult", r != NULL ? (int)r->count : 0, 0);
+	for (e = r != NULL ? r->first : NULL; e != NULL; e = e->next) {
+		new_result(L, "class Result", 0, 3);
+		push_result_string(L, e, "code");
+		push_result_string(L, e, "sep");
+		push_result_string(L, e, "parameter");
+		lua_rawseti(L, -2, ++i);
+	}
+	lua_setfield(L, -2, "responses");
+}
+
+static void
+hook_command(void *arg, struct flow *f, const struct gresult *res)
+{
+	struct lvm *vm = arg;
+	struct res_args a = {f, res};
+
+	if (lvm_has_rules(vm, EV_SMTP_COMMAND)) {
+		vm->in_app_event = true;
+		lvm_dispatch(vm, EV_SMTP_COMMAND, push_command, &a, 2, NULL, f);
+		vm->in_app_event = false;
+	}
+}
+
+static void
+hook_response(void *arg, struct flow *f, const struct gresult *res)
+{
+	struct lvm *vm = arg;
+	struct res_args a = {f, res};
+
+	if (lvm_has_rules(vm, EV_SMTP_RESPONSE)) {
+		vm->in_app_event = true;
+		lvm_dispatch(vm, EV_SMTP_RESPONSE, push_response, &a, 2, NULL,
+		             f);
+		vm->in_app_event = false;
+	}
+}
+
+static bool
+hook_want_content(void *arg)
+{
+	return lvm_has_rules(arg, EV_SMTP_MAIL_CONTENT);
+}
+
+struct content_args {
+	struct flow *f;
+	const uint8_t *p;
+	size_t len;
+};
+
+/* A data view of a string: #d, d:asstring(), d:sub(off, len). */
+static void
+push_string_data(struct lvm *vm, const uint8_t *p, size_t len)
+{
+	lua_State *L = vm->L;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->mailiter_ref);
+	lua_getfield(L, -1, "data");
+	lua_pushlstring(L, (const char *)p, len);
+	lua_call(L, 1, 1);
+	lua_remove(L, -2);
+}
+
+static void
+push_content(struct lvm *vm, void *arg)
+{
+	struct content_args *a = arg;
+
+	lapi_push_flow(vm, a->f);
+	push_string_data(vm, a->p, a->len);
+}
+
+/*
+ * A piece of mail content: non-streamed rules get it as data; each
+ * streamed rule has a coroutine per mail, resumed with every piece, whose
+ * iterator ends when the mail does.
+ */
+static void
+hook_content(void *arg, struct flow *f, const uint8_t *p, size_t len, bool last)
+{
+	struct lvm *vm = arg;
+	lua_State *L = vm->L;
+	struct content_args a = {f, p, len};
+	int top = lua_gettop(L), i, n;
+
+	if (len > 0)
+		lvm_dispatch(vm, EV_SMTP_MAIL_CONTENT, push_content, &a, 2,
+		             NULL, f);
+	if (f->flags & FLOW_F_DROPPED)
+		return;
+	vm->cur_flow = f;
+	vm->stopped = false;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref[EV_SMTP_MAIL_CONTENT]);
+	n = (int)lua_rawlen(L, -1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->coros_ref);
+	if (lua_rawgetp(L, -1, f) == LUA_TNIL) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, -3, f);
+	}
+	/* stack: rules, coros, flowcoros */
+	for (i = 1; i <= n && !vm->stopped; i++) {
+		lua_State *co;
+		int key = 900000 + i, nargs = 0;
+
+		lua_rawgeti(L, top + 1, i);
+		if (lua_getfield(L, -1, "streamed") != LUA_TBOOLEAN ||
+		    !lua_toboolean(L, -1)) {
+			lua_pop(L, 2);
+			continue;
+		}
+		lua_pop(L, 1);
+		if (lua_rawgeti(L, top + 3, key) == LUA_TNIL) {
+			lua_pop(L, 1);
+			lua_newtable(L);
+			co = lua_newthread(L);
+			lua_setfield(L, -2, "co");
+			lua_rawgeti(L, LUA_REGISTRYINDEX, vm->mailiter_ref);
+			lua_getfield(L, -1, "new");
+			lua_call(L, 0, 1);
+			lua_remove(L, -2);
+			lua_setfield(L, -2, "it");
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, top + 3, key);
+			lua_getfield(L, -2, "eval");
+			lua_xmove(L, co, 1);
+			lapi_push_flow(vm, f);
+			lua_xmove(L, co, 1);
+			lua_getfield(L, -1, "it");
+			lua_xmove(L, co, 1);
+			nargs = 2;
+		} else {
+			lua_getfield(L, -1, "co");
+			co = lua_tothread(L, -1);
+			lua_pop(L, 1);
+		}
+		/* it:_push(piece, last) */
+		lua_getfield(L, -1, "it");
+		lua_getfield(L, -1, "_push");
+		lua_insert(L, -2);
+		lua_pushlstring(L, (const char *)p, len);
+		lua_pushboolean(L, last);
+		lua_call(L, 3, 0);
+		lvm_resume(vm, co, nargs);
+		if (lua_getfield(L, -1, "done") != LUA_TNIL || last) {
+			/* The mail ended, or the rule returned: forget it. */
+			lua_pushnil(L);
+			lua_rawseti(L, top + 3, key);
+		}
+		lua_pop(L, 3);
+		if (f->flags & FLOW_F_DROPPED)
+			break;
+	}
+	lua_settop(L, top);
+	lapi_invalidate_borrowed(vm);
+	vm->cur_flow = NULL;
+}
+
+struct anom_args {
+	struct flow *f;
+	enum anomaly a;
+};
+
+static void
+push_anomaly(struct lvm *vm, void *arg)
+{
+	struct anom_args *a = arg;
+
+	lapi_push_flow(vm, a->f);
+	lua_pushstring(vm->L, anomaly_name(a->a));
+}
+
+static void
+hook_anomaly(void *arg, struct flow *f, enum anomaly an)
+{
+	struct lvm *vm = arg;
+	struct anom_args a = {f, an};
+
+	anomaly_count(an);
+	if (LOG_DEBUG_ENABLED("anomaly"))
+		hk_log(LOG_DEBUG, "anomaly", "%s", anomaly_name(an));
+	if (lvm_has_rules(vm, EV_SMTP_ANOMALY))
+		lvm_dispatch(vm, EV_SMTP_ANOMALY, push_anomaly, &a, 2, NULL, f);
+}
+
+static void
+push_flow_only(struct lvm *vm, void *arg)
+{
+	lapi_push_flow(vm, arg);
+}
+
+static void
+hook_starttls(void *arg, struct flow *f)
+{
+	struct lvm *vm = arg;
+
+	if (lvm_has_rules(vm, EV_SMTP_STARTTLS))
+		lvm_dispatch(vm, EV_SMTP_STARTTLS, push_flow_only, f, 1, NULL,
+		             f);
+}
+
+static void
+hook_drop(void *arg, struct flow *f)
+{
+	struct lvm *vm = arg;
+
+	engine_flow_drop(vm->eng, f);
+}
+
+/* --- attaching -------------------------------------------------------------
+ */
+
+static int
+attach(struct lvm *vm, struct flow *f)
+{
+	struct smtp_hooks h = {
+	    .command = hook_command,
+	    .response = hook_response,
+	    .want_content = hook_want_content,
+	    .content = hook_content,
+	    .anomaly = hook_anomaly,
+	    .starttls = hook_starttls,
+	    .drop = hook_drop,
+	    .arg = vm,
+	};
+	void *inst;
+
+	if (f->app_ops != NULL)
+		return HK_OK;
+	inst = smtp_new(f, &h, engine_now(vm->eng));
+	if (inst == NULL)
+		return HK_ERR;
+	if (engine_flow_attach(vm->eng, f, &smtp_dissector, inst) != HK_OK) {
+		smtp_dissector.free(inst);
+		return HK_ERR;
+	}
+	if (LOG_DEBUG_ENABLED("smtp"))
+		hk_log(LOG_DEBUG, "smtp", "selecting smtp dissector on flow");
+	return HK_OK;
+}
+
+void
+lvm_flow_opened(struct lvm *vm, struct flow *f)
+{
+	if (vm->ports[f->srv_port >> 3] & (1u << (f->srv_port & 7)))
+		attach(vm, f);
+}
+
+static void
+add_port(struct lvm *vm, lua_Integer port)
+{
+	vm->ports[port >> 3] |= (uint8_t)(1u << (port & 7));
+}
+
+static int
+ensure_init(lua_State *L)
+{
+	char err[256] = "";
+
+	if (smtp_init(NULL, err, sizeof(err)) != HK_OK)
+		return luaL_error(L, "smtp: %s", err);
+	return 0;
+}
+
+/* smtp.install_tcp_rule(port): connections to port get the dissector. */
+static int
+l_install_tcp_rule(lua_State *L)
+{
+	lua_Integer port = luaL_checkinteger(L, 1);
+
+	luaL_argcheck(L, port > 0 && port < 65536, 1, "invalid port");
+	ensure_init(L);
+	add_port(lvm_from(L), port);
+	return 0;
+}
+
+/* smtp.dissect(flow): this connection gets the dissector now. */
+static int
+l_dissect(lua_State *L)
+{
+	struct lproxy *p = luaL_checkudata(L, 1, LMT_FLOW);
+
+	if (p->ptr == NULL)
+		return luaL_error(L, "flow used after its connection ended");
+	ensure_init(L);
+	if (attach(lvm_from(L), p->ptr) != HK_OK)
+		return luaL_error(L, "smtp: cannot attach the dissector");
+	return 0;
+}
+
+/* haka.dissectors.smtp.install(policy, ctx, values, desc) */
+static int
+l_install(lua_State *L)
+{
+	struct lproxy *p;
+
+	if (lua_isuserdata(L, 2)) {
+		p = luaL_checkudata(L, 2, LMT_FLOW);
+		if (p->ptr != NULL) {
+			ensure_init(L);
+			attach(lvm_from(L), p->ptr);
+		}
+	}
+	return 0;
+}
+
+/*
+ * haka.policy{on = POLICY, port = N, action = haka.dissectors.X.install,
+ * name = ...}: the next-dissector choice of the original (0.4 API). Only
+ * the port criterion of tcp_connection's next_dissector policy is
+ * supported, which is what selects a dissector for a port.
+ */
+static int
+l_policy(lua_State *L)
+{
+	struct lvm *vm = lvm_from(L);
+	lua_Integer port;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (lua_getfield(L, 1, "on") != LUA_TTABLE ||
+	    lua_getfield(L, -1, "__policy") != LUA_TSTRING)
+		return luaL_error(L, "policy must bind on a policy");
+	if (strcmp(lua_tostring(L, -1), "tcp_connection next dissector") != 0)
+		return luaL_error(L, "unsupported policy '%s'",
+		                  lua_tostring(L, -1));
+	lua_pop(L, 2);
+	lua_getfield(L, 1, "action");
+	lua_pushcfunction(L, l_install);
+	if (!lua_tocfunction(L, -2) ||
+	    lua_tocfunction(L, -2) != lua_tocfunction(L, -1))
+		return luaL_error(L, "unsupported policy action (only "
+		                     "haka.dissectors.smtp.install)");
+	lua_pop(L, 2);
+	if (lua_getfield(L, 1, "port") != LUA_TNUMBER)
+		return luaL_error(L, "policy: a port criterion is required");
+	port = lua_tointeger(L, -1);
+	luaL_argcheck(L, port > 0 && port < 65536, 1, "invalid port");
+	ensure_init(L);
+	add_port(vm, port);
+	if (lua_getfield(L, 1, "name") == LUA_TSTRING)
+		hk_log(LOG_INFO, "core",
+		       "register policy '%s' on 'tcp_connection "
+		       "next dissector'",
+		       lua_tostring(L, -1));
+	else
+		hk_log(LOG_INFO, "core",
+		       "register policy '<unnamed>' on "
+		       "'tcp_connection next dissector'");
+	return 0;
+}
+
+/* --- flow.smtp ---------------------------------------------------------------
+ */
+
+int
+lapi_smtp_field(lua_State *L, struct flow *f, const char *key)
+{
+	const struct smtp_txn *t;
+	void *inst;
+	uint32_t i;
+
+	if (strcmp(key, "state") == 0) {
+		/* In the SMTP events, the state of the SMTP machine. */
+		inst = smtp_of_flow(f);
+		if (inst == NULL)
+			return 0;
+		lua_pushstring(L, smtp_state(inst));
+		return 1;
+	}
+	if (strcmp(key, "smtp") != 0)
+		return 0;
+	inst = smtp_of_flow(f);
+	if (inst == NULL) {
+		lua_pushnil(L);
+		return 1;
+	}
+	t = smtp_txn(inst);
+	lua_createtable(L, 0, 6);
+	lua_pushstring(L, t->helo);
+	lua_setfield(L, -2, "helo");
+	lua_pushstring(L, t->mail_from);
+	lua_setfield(L, -2, "mail_from");
+	lua_createtable(L, (int)t->nrcpt, 0);
+	for (i = 0; i < t->nrcpt; i++) {
+		lua_pushstring(L, t->rcpt[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "rcpt_to");
+	lua_pushinteger(L, (lua_Integer)t->data_bytes);
+	lua_setfield(L, -2, "data_bytes");
+	lua_pushboolean(L, t->tls);
+	lua_setfield(L, -2, "tls");
+	lua_pushstring(L, smtp_state(inst));
+	lua_setfield(L, -2, "state");
+	return 1;
+}
+
+/* --- the module
+ * ---------------------------------------------------------------- */
+
+/*
+ * The mail content iterator, in Lua because it blocks (yields) inside the
+ * rule's coroutine: wait, sub, available, foreach_available as the
+ * original's vbuffer iterator.
+ */
+static const char mailiter_src[] =
+    "local Data = {}\n"
+    "Data.__index = Data\n"
+    "Data.__len = function (d) return #d._s end\n"
+    "Data.__tostring = function (d) return d._s end\n"
+    "function Data:asstring() return self._s end\n"
+    "function Data:sub(off, len)\n"
+    "  off = off or 0\n"
+    "  local e = len and off + len or #self._s\n"
+    "  return setmetatable({_s = string.sub(self._s, off + 1, e)}, Data)\n"
+    "end\n"
+    "local Iter = {}\n"
+    "Iter.__index = Iter\n"
+    "function Iter:_push(s, last)\n"
+    "  if #s > 0 then self._q[#self._q + 1] = s end\n"
+    "  if last then self._fin = true end\n"
+    "end\n"
+    "function Iter:available()\n"
+    "  local n = 0\n"
+    "  for _, s in ipairs(self._q) do n = n + #s end\n"
+    "  return n\n"
+    "end\n"
+    "function Iter:wait()\n"
+    "  while #self._q == 0 do\n"
+    "    if self._fin then return false end\n"
+    "    coroutine.yield()\n"
+    "  end\n"
+    "  return true\n"
+    "end\n"
+    "local function take(self, n)\n"
+    "  local s = table.concat(self._q)\n"
+    "  self._q = {}\n"
+    "  if n and n < #s then\n"
+    "    self._q[1] = string.sub(s, n + 1)\n"
+    "    s = string.sub(s, 1, n)\n"
+    "  end\n"
+    "  return setmetatable({_s = s}, Data)\n"
+    "end\n"
+    "function Iter:sub(n)\n"
+    "  if n == nil or n == 'available' then\n"
+    "    if not self:wait() then return nil end\n"
+    "    return take(self)\n"
+    "  elseif n == 'all' then\n"
+    "    while not self._fin do coroutine.yield() end\n"
+    "    return take(self)\n"
+    "  end\n"
+    "  while self:available() < n and not self._fin do coroutine.yield() end\n"
+    "  return take(self, n)\n"
+    "end\n"
+    "function Iter:foreach_available()\n"
+    "  return function ()\n"
+    "    if self:wait() then return take(self) end\n"
+    "  end\n"
+    "end\n"
+    "function Iter:advance(n) self:sub(n) end\n"
+    "return {\n"
+    "  new = function () return setmetatable({_q = {}, _fin = false}, Iter) end,\n"
+    "  data = function (s) return setmetatable({_s = s}, Data) end,\n"
+    "}\n";
+
+static void
+set_event(lua_State *L, struct lvm *vm, const char *name, enum hk_event ev)
+{
+	lapi_push_event(L, vm, ev);
+	lua_setfield(L, -2, name);
+}
+
+static int
+l_module_loader(lua_State *L)
+{
+	lua_pushvalue(L, lua_upvalueindex(1));
+	return 1;
+}
+
+void
+lapi_smtp_init(lua_State *L, struct lvm *vm)
+{
+	if (luaL_loadbufferx(L, mailiter_src, sizeof(mailiter_src) - 1, "=smtp",
+	                     "t") != LUA_OK)
+		lua_error(L);
+	lua_call(L, 0, 1);
+	vm->mailiter_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+	/* The module: require('smtp') and haka.dissectors.smtp. */
+	lua_newtable(L);
+	lua_pushliteral(L, "smtp");
+	lua_setfield(L, -2, "name");
+	lua_newtable(L);
+	set_event(L, vm, "command", EV_SMTP_COMMAND);
+	set_event(L, vm, "response", EV_SMTP_RESPONSE);
+	set_event(L, vm, "mail_content", EV_SMTP_MAIL_CONTENT);
+	set_event(L, vm, "anomaly", EV_SMTP_ANOMALY);
+	set_event(L, vm, "starttls", EV_SMTP_STARTTLS);
+	lua_setfield(L, -2, "events");
+	lua_newtable(L);
+	lua_setfield(L, -2, "policies");
+	lua_pushcfunction(L, l_install_tcp_rule);
+	lua_setfield(L, -2, "install_tcp_rule");
+	lua_pushcfunction(L, l_dissect);
+	lua_setfield(L, -2, "dissect");
+	lua_pushcfunction(L, l_install);
+	lua_setfield(L, -2, "install");
+
+	lua_getglobal(L, "haka");
+	lua_getfield(L, -1, "dissectors");
+	lua_pushvalue(L, -3);
+	lua_setfield(L, -2, "smtp");
+	/* tcp_connection's next dissector policy object. */
+	lua_getfield(L, -1, "tcp_connection");
+	lua_getfield(L, -1, "policies");
+	lua_newtable(L);
+	lua_pushliteral(L, "tcp_connection next dissector");
+	lua_setfield(L, -2, "__policy");
+	lua_setfield(L, -2, "next_dissector");
+	lua_pop(L, 3);
+	lua_pushcfunction(L, l_policy);
+	lua_setfield(L, -2, "policy");
+	lua_pop(L, 1);
+
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	lua_pushvalue(L, -2);
+	lua_pushcclosure(L, l_module_loader, 1);
+	lua_setfield(L, -2, "smtp");
+	lua_pop(L, 2);
+}

@@ -1,0 +1,108 @@
+/*
+ * The SMTP dissector (RFC 5321 with PIPELINING, CHUNKING, AUTH and
+ * STARTTLS), built on the grammar engine and the state machine engine.
+ * The engine attaches an instance to a connection; the dissector reports
+ * what it sees through struct smtp_hooks (the Lua binding raises them as
+ * rule events).
+ */
+#ifndef HAKA_SMTP_H
+#define HAKA_SMTP_H
+
+#include <stdio.h>
+
+#include <haka/anomaly.h>
+#include <haka/dissector.h>
+#include <haka/grammar.h>
+
+enum smtp_verb {
+	SMTP_V_UNKNOWN = 0,
+	SMTP_V_HELO,
+	SMTP_V_EHLO,
+	SMTP_V_MAIL,
+	SMTP_V_RCPT,
+	SMTP_V_DATA,
+	SMTP_V_BDAT,
+	SMTP_V_RSET,
+	SMTP_V_VRFY,
+	SMTP_V_EXPN,
+	SMTP_V_HELP,
+	SMTP_V_NOOP,
+	SMTP_V_QUIT,
+	SMTP_V_STARTTLS,
+	SMTP_V_AUTH,
+	SMTP_V_ETRN,
+	SMTP_V_TURN,
+	SMTP_V_ATRN,
+	SMTP_V_XCLIENT,
+	SMTP_V_XFORWARD,
+	/* pseudo-commands waiting for a reply */
+	SMTP_V_GREETING, /* the server's welcome */
+	SMTP_V_DOT,	 /* end of DATA */
+	SMTP_V_AUTH_CONT,/* a line of an AUTH exchange */
+	SMTP_V_COUNT
+};
+
+const char *smtp_verb_str(enum smtp_verb v);
+
+/* What the dissector knows of the current mail transaction. */
+#define SMTP_MAX_RCPT 64
+#define SMTP_ADDR_MAX 256
+struct smtp_txn {
+	char helo[SMTP_ADDR_MAX];
+	char mail_from[SMTP_ADDR_MAX];
+	char rcpt[SMTP_MAX_RCPT][SMTP_ADDR_MAX];
+	uint32_t nrcpt;		/* stored (accepted) recipients */
+	uint32_t nrcpt_total;	/* accepted recipients, including unstored */
+	uint64_t data_bytes;	/* content bytes, dot-unstuffed */
+	bool in_data;
+	bool tls;
+};
+
+struct smtp_hooks {
+	/* A command (res: record with command, parameter) was parsed. */
+	void (*command)(void *arg, struct flow *f, const struct gresult *res);
+	/* A reply (res: record with responses) was parsed. */
+	void (*response)(void *arg, struct flow *f, const struct gresult *res);
+	/* Whether content pieces are wanted (rules on mail_content). */
+	bool (*want_content)(void *arg);
+	/* A piece of mail content, dot-unstuffed; last ends the mail. */
+	void (*content)(void *arg, struct flow *f, const uint8_t *p, size_t len,
+	    bool last);
+	void (*anomaly)(void *arg, struct flow *f, enum anomaly a);
+	void (*starttls)(void *arg, struct flow *f);
+	/* The dissector failed on traffic that is not SMTP: drop it. */
+	void (*drop)(void *arg, struct flow *f);
+	void *arg;
+};
+
+struct smtp_limits {
+	uint32_t command_line;	/* RFC 5321 4.5.3.1.4: 512 */
+	uint32_t reply_line;	/* RFC 5321 4.5.3.1.5: 512 */
+	uint32_t text_line;	/* RFC 5321 4.5.3.1.6: 1000 */
+	uint32_t max_line;	/* hard limit: longer lines are errors */
+	uint32_t max_pending;	/* pipelined commands awaiting replies */
+	uint32_t max_errors;	/* invalid lines before giving up */
+};
+
+/* Build the grammar and the state machine (once, at start-up). */
+int smtp_init(const struct smtp_limits *lim, char *err, size_t errlen);
+void smtp_cleanup(void);
+
+/* The dissector's operations, for engine_flow_attach. */
+extern const struct app_dissector smtp_dissector;
+
+/* A new instance for a connection. NULL on memory exhaustion. */
+void *smtp_new(struct flow *f, const struct smtp_hooks *hooks,
+    const struct hk_time *now);
+
+/* The instance's transaction and state (for the rules). */
+const struct smtp_txn *smtp_txn(const void *inst);
+const char *smtp_state(const void *inst);
+
+/* The instance attached to a flow, or NULL. */
+void *smtp_of_flow(const struct flow *f);
+
+/* Write <name>-grammar.dot and <name>-state-machine.dot in dir. */
+int smtp_dump_graphs(const char *dir, char *err, size_t errlen);
+
+#endif
