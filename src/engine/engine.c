@@ -28,6 +28,7 @@ struct engine {
 
 static void engine_anomaly(void *arg, enum anomaly a, struct packet *pkt);
 static void flow_end(struct engine *e, struct flow *f);
+static void flow_detach(struct flow *f);
 
 void
 engine_conf_defaults(struct engine_conf *c)
@@ -399,6 +400,9 @@ flow_end(struct engine *e, struct flow *f)
 	}
 	if (f->app_ops != NULL && f->app_ops->end != NULL)
 		f->app_ops->end(f->app, f);
+	/* Nothing more to parse: the dissector's memory goes now, not when
+	 * the entry leaves the table after its timed wait. */
+	flow_detach(f);
 	if ((f->flags & FLOW_F_NEW_FIRED) &&
 	    lvm_has_rules(e->vm, EV_TCPC_END_CONNECTION)) {
 		if (lvm_event_flow(e->vm, EV_TCPC_END_CONNECTION, f, NULL,

@@ -40,6 +40,7 @@
  */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -507,8 +508,15 @@ gp_pcre_at(struct gparser *p, const struct gtoken *t, uint64_t at, size_t max,
 	if (s != NULL && n >= avail)
 		subj = s;
 	else {
-		if (avail > p->scratch_cap)
+		if (avail > p->g->scratch_max)
 			return GT_LIMIT;
+		if (p->scratch == NULL) {
+			/* Most parsers never flatten: the scratch is lazy. */
+			p->scratch = malloc(p->g->scratch_max);
+			if (p->scratch == NULL)
+				return GT_LIMIT;
+			p->scratch_cap = p->g->scratch_max;
+		}
 		if (*have < avail &&
 		    !gp_copy(p, at + *have, avail - (size_t)*have,
 		             p->scratch + *have))
@@ -1153,19 +1161,17 @@ gparser_new(const struct grammar *g, const struct gnode *root, void *user)
 
 	if (g == NULL || root == NULL || !g->compiled)
 		return NULL;
-	p = calloc(1, sizeof(*p));
+	/* The frame stack is initialised on push: only the rest is zeroed. */
+	p = malloc(sizeof(*p));
 	if (p == NULL)
 		return NULL;
+	memset(p, 0, offsetof(struct gparser, frames));
 	p->g = g;
 	p->root = root;
 	p->user = user;
 	p->afirst = p->acur = gp_block_new(GP_BLOCK_MIN);
 	p->md = pcre2_match_data_create(1, NULL);
-	p->scratch_cap = g->scratch_max;
-	if (p->scratch_cap > 0)
-		p->scratch = malloc(p->scratch_cap);
-	if (p->afirst == NULL || p->md == NULL ||
-	    (p->scratch_cap > 0 && p->scratch == NULL)) {
+	if (p->afirst == NULL || p->md == NULL) {
 		gparser_free(p);
 		return NULL;
 	}

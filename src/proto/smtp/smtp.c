@@ -19,7 +19,7 @@
 
 #include "proto/smtp/smtp.h"
 
-#define SMTP_PENDING_MAX 32
+#define SMTP_PENDING_MAX 16
 
 struct pending {
 	uint8_t verb;
@@ -45,11 +45,15 @@ struct smtp {
 	bool bdat_last;
 	bool up_held; /* client bytes wait for DATA's reply */
 	/* DATA content scanning (dot-unstuffing, smuggling, line lengths) */
-	bool content;      /* pieces wanted by the rules */
-	uint8_t ds;        /* scan state, see data_scan */
-	uint32_t dline;    /* length of the current content line */
-	uint8_t buf[4096]; /* unstuffed bytes waiting for the rules */
+	bool content;   /* pieces wanted by the rules */
+	uint8_t ds;     /* scan state, see data_scan */
+	uint32_t dline; /* length of the current content line */
+	uint8_t *buf;   /* unstuffed bytes waiting for the rules */
 	uint32_t buflen;
+	/* the verb of the last command result looked at */
+	const struct gresult *vres;
+	uint64_t voff;
+	enum smtp_verb vverb;
 	/* input of the current call */
 	const struct stream *st;
 	const struct stream_seg *hint;
@@ -104,10 +108,11 @@ verb_lookup(const uint8_t *s, uint32_t len)
 	if (len == 0 || len >= sizeof(up))
 		return SMTP_V_UNKNOWN;
 	for (i = 0; i < len; i++)
-		up[i] = (char)toupper(s[i]);
+		up[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
 	up[len] = '\0';
 	for (v = SMTP_V_HELO; v < SMTP_V_GREETING; v++)
-		if (strcmp(up, verb_names[v]) == 0)
+		if (verb_names[v][0] == up[0] && verb_names[v][len] == '\0' &&
+		    memcmp(up, verb_names[v], len) == 0)
 			return v;
 	return SMTP_V_UNKNOWN;
 }
@@ -118,6 +123,19 @@ res_verb(const struct gresult *res)
 	const struct gresult *c = gresult_get(res, "command");
 
 	return c != NULL ? verb_lookup(c->s, c->len) : SMTP_V_UNKNOWN;
+}
+
+/* The verb of a command result, looked up once per command. */
+static enum smtp_verb
+cmd_verb(struct smtp *s, const struct gresult *res)
+{
+	/* The arena reuses addresses: the offset tells elements apart. */
+	if (s->vres != res || s->voff != res->off) {
+		s->vres = res;
+		s->voff = res->off;
+		s->vverb = res_verb(res);
+	}
+	return s->vverb;
 }
 
 static const struct gresult *
@@ -398,14 +416,18 @@ content_flush(struct smtp *s, bool last)
 	s->buflen = 0;
 }
 
+#define SMTP_CONTENT_BUF 4096
+
 static void
 content_out(struct smtp *s, const uint8_t *p, size_t len)
 {
 	s->txn.data_bytes += len;
 	if (!s->content)
 		return;
+	if (s->buf == NULL && (s->buf = malloc(SMTP_CONTENT_BUF)) == NULL)
+		return; /* the rules miss this piece; counted in data_bytes */
 	while (len > 0) {
-		size_t n = sizeof(s->buf) - s->buflen;
+		size_t n = SMTP_CONTENT_BUF - s->buflen;
 
 		if (n > len)
 			n = len;
@@ -413,7 +435,7 @@ content_out(struct smtp *s, const uint8_t *p, size_t len)
 		s->buflen += (uint32_t)n;
 		p += n;
 		len -= n;
-		if (s->buflen == sizeof(s->buf))
+		if (s->buflen == SMTP_CONTENT_BUF)
 			content_flush(s, false);
 	}
 }
@@ -571,7 +593,7 @@ static void
 ex_command(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 {
 	struct smtp *s = ctx;
-	enum smtp_verb v = res_verb(a->res);
+	enum smtp_verb v = cmd_verb(s, a->res);
 	const struct gresult *param = res_param(a->res);
 
 	(void)arg;
@@ -639,17 +661,16 @@ when_bdat(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 	(void)ctx;
 	(void)m;
 	(void)arg;
-	return res_verb(a->res) == SMTP_V_BDAT &&
+	return cmd_verb(ctx, a->res) == SMTP_V_BDAT &&
 	       bdat_parse(res_param(a->res), &size, &last);
 }
 
 static bool
 when_data(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 {
-	(void)ctx;
 	(void)m;
 	(void)arg;
-	return res_verb(a->res) == SMTP_V_DATA;
+	return cmd_verb(ctx, a->res) == SMTP_V_DATA;
 }
 
 /* The reply to a DATA that is not 354: the client goes on with commands. */
@@ -1205,6 +1226,7 @@ smtp_free(void *inst)
 	if (s == NULL)
 		return;
 	fsm_free(s->fsm);
+	free(s->buf);
 	free(s);
 }
 
