@@ -44,7 +44,7 @@ h_want(void *arg)
 static void
 h_content(void *arg, struct flow *f, const uint8_t *p, size_t len, bool last)
 {
-	volatile uint8_t sink = 0;
+	static volatile uint8_t sink;
 
 	(void)arg;
 	(void)f;

@@ -111,7 +111,7 @@ verb_lookup(const uint8_t *s, uint32_t len)
 		up[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
 	up[len] = '\0';
 	for (v = SMTP_V_HELO; v < SMTP_V_GREETING; v++)
-		if (verb_names[v][0] == up[0] && verb_names[v][len] == '\0' &&
+		if (verb_names[v][0] == up[0] && strlen(verb_names[v]) == len &&
 		    memcmp(up, verb_names[v], len) == 0)
 			return v;
 	return SMTP_V_UNKNOWN;
@@ -597,6 +597,16 @@ ex_command(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 	const struct gresult *param = res_param(a->res);
 
 	(void)arg;
+	if (gresult_get(a->res, "command") == NULL) {
+		/*
+		 * An element begun under another state (an AUTH line, a BDAT
+		 * chunk) ended after a reply changed the state: it is not a
+		 * command, but the server answers an AUTH line.
+		 */
+		if (gresult_get(a->res, "line") != NULL)
+			pending_push(s, SMTP_V_AUTH_CONT, NULL);
+		return;
+	}
 	if (a->res->end - a->res->off > limits.command_line)
 		anomaly(s, ANOM_SMTP_COMMAND_LINE_TOO_LONG);
 	if (v == SMTP_V_UNKNOWN)
@@ -1032,7 +1042,9 @@ build_grammar(char *err, size_t errlen)
 	n_bdat = g_record(
 	    G, "smtp_bdat",
 	    g_field(G, "data",
-	            g_chunked(g_count_fn(g_bytes(G), bdat_count), bdat_chunk)),
+	            g_chunked(
+	                g_count_fn(g_limit(g_bytes(G), UINT32_MAX), bdat_count),
+	                bdat_chunk)),
 	    NULL);
 	n_auth =
 	    g_record(G, "smtp_auth",
