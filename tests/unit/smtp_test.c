@@ -170,8 +170,16 @@ run_session(const struct msg *msgs, size_t n, size_t step, struct trace *t,
 			stream_consume(st, keep);
 		}
 	}
-	if (txn_out != NULL)
+	if (txn_out != NULL) {
+		static char rcpts[SMTP_MAX_RCPT][SMTP_ADDR_MAX];
+
 		*txn_out = *smtp_txn(inst);
+		/* The instance's strings go with it: keep copies. */
+		if (txn_out->nrcpt > 0)
+			memcpy(rcpts, txn_out->rcpt,
+			       (size_t)txn_out->nrcpt * SMTP_ADDR_MAX);
+		txn_out->rcpt = rcpts;
+	}
 	smtp_dissector.end(inst, &f);
 	smtp_dissector.free(inst);
 	stream_release_all(&f.dir[0], false);

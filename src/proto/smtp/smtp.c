@@ -376,7 +376,19 @@ txn_reply(struct smtp *s, const struct pending *p, int code)
 		break;
 	case SMTP_V_RCPT:
 		if (ok) {
-			if (s->txn.nrcpt < SMTP_MAX_RCPT)
+			if (s->txn.nrcpt == s->txn.rcpt_cap &&
+			    s->txn.rcpt_cap < SMTP_MAX_RCPT) {
+				uint32_t cap =
+				    s->txn.rcpt_cap ? s->txn.rcpt_cap * 2 : 4;
+				void *n = realloc(s->txn.rcpt,
+				                  (size_t)cap * SMTP_ADDR_MAX);
+
+				if (n != NULL) {
+					s->txn.rcpt = n;
+					s->txn.rcpt_cap = cap;
+				}
+			}
+			if (s->txn.nrcpt < s->txn.rcpt_cap)
 				extract_path(p->param,
 				             s->txn.rcpt[s->txn.nrcpt++],
 				             SMTP_ADDR_MAX);
@@ -910,9 +922,10 @@ ex_too_many_errors(void *ctx, struct fsm *m, const struct fsm_args *a,
 {
 	char buf[256];
 
-	(void)ctx;
 	(void)m;
 	(void)arg;
+	anomaly(ctx, a->dir == FSM_UP ? ANOM_SMTP_INVALID_COMMAND
+	                              : ANOM_SMTP_INVALID_REPLY);
 	smtp_alert(ALERT_LOW, "invalid smtp %s %s",
 	           a->dir == FSM_UP ? "command" : "response",
 	           gparse_error_str(a->error, buf, sizeof(buf)));
@@ -1019,24 +1032,28 @@ build_grammar(char *err, size_t errlen)
 	    G, "smtp_data",
 	    g_branch(
 	        G, select_data_variant, "crlf",
-	        g_try(G, g_record(G, "empty_data", g_token(G, "%.%r%n"), NULL),
-	              g_record(G, "data_crlf",
-	                       g_field(G, "data",
-	                               g_chunked(g_untiltoken(g_bytes(G),
-	                                                      "%r%n%.%r%n"),
-	                                         data_chunk)),
-	                       term_crlf, NULL),
-	              NULL),
+	        g_try(
+	            G, g_record(G, "empty_data", g_token(G, "%.%r%n"), NULL),
+	            g_record(G, "data_crlf",
+	                     g_field(G, "data",
+	                             g_chunked(g_untiltoken(g_limit(g_bytes(G),
+	                                                            UINT32_MAX),
+	                                                    "%r%n%.%r%n"),
+	                                       data_chunk)),
+	                     term_crlf, NULL),
+	            NULL),
 	        "lf",
-	        g_try(G,
-	              g_record(G, "empty_data_lf", g_token(G, "%.%r?%n"), NULL),
-	              g_record(G, "data_lf",
-	                       g_field(G, "data",
-	                               g_chunked(g_untiltoken(g_bytes(G),
-	                                                      "%r?%n%.%r?%n"),
-	                                         data_chunk)),
-	                       term_lf, NULL),
-	              NULL),
+	        g_try(
+	            G,
+	            g_record(G, "empty_data_lf", g_token(G, "%.%r?%n"), NULL),
+	            g_record(G, "data_lf",
+	                     g_field(G, "data",
+	                             g_chunked(g_untiltoken(g_limit(g_bytes(G),
+	                                                            UINT32_MAX),
+	                                                    "%r?%n%.%r?%n"),
+	                                       data_chunk)),
+	                     term_lf, NULL),
+	            NULL),
 	        NULL),
 	    NULL);
 	n_bdat = g_record(
@@ -1239,6 +1256,7 @@ smtp_free(void *inst)
 		return;
 	fsm_free(s->fsm);
 	free(s->buf);
+	free(s->txn.rcpt);
 	free(s);
 }
 

@@ -50,7 +50,8 @@ const char *smtp_verb_str(enum smtp_verb v);
 struct smtp_txn {
 	char helo[SMTP_ADDR_MAX];
 	char mail_from[SMTP_ADDR_MAX];
-	char rcpt[SMTP_MAX_RCPT][SMTP_ADDR_MAX];
+	char (*rcpt)[SMTP_ADDR_MAX]; /* accepted recipients (grown on use) */
+	uint32_t rcpt_cap;
 	uint32_t nrcpt;		/* stored (accepted) recipients */
 	uint32_t nrcpt_total;	/* accepted recipients, including unstored */
 	uint64_t data_bytes;	/* content bytes, dot-unstuffed */
