@@ -67,10 +67,18 @@ void lvm_rule_summary(struct lvm *vm);
 /* Number of rules listening on an event. */
 uint32_t lvm_rule_count(const struct lvm *vm, enum hk_event ev);
 
+/*
+ * The first member of struct lvm: the rule counts, read inline on the
+ * per-packet path.
+ */
+struct lvm_counts {
+	uint32_t nrules[EV_COUNT];
+};
+
 static inline bool
 lvm_has_rules(const struct lvm *vm, enum hk_event ev)
 {
-	return vm != NULL && lvm_rule_count(vm, ev) > 0;
+	return vm != NULL && ((const struct lvm_counts *)vm)->nrules[ev] > 0;
 }
 
 /*

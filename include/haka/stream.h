@@ -94,6 +94,22 @@ struct stream_insert_res {
 int stream_insert(struct stream *st, struct packet *pkt, uint32_t seq,
     struct stream_insert_res *res);
 
+/*
+ * Bytes nobody will read: a segment exactly at next, with nothing queued
+ * or held before it, only moves the stream on (no chunk, no hold). Returns
+ * true when it applied; false: use stream_insert.
+ */
+static inline bool
+stream_pass(struct stream *st, uint32_t seq, uint32_t len)
+{
+	if (st->hold_head != NULL || st->ooo != NULL || st->head != NULL ||
+	    st->consumed != st->next || seq != stream_off_seq(st, st->next))
+		return false;
+	st->next += len;
+	st->consumed = st->next;
+	return true;
+}
+
 /* Bytes available in order from 'consumed' (gaps included). */
 static inline uint64_t
 stream_avail(const struct stream *st)

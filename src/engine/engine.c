@@ -23,6 +23,7 @@ struct engine {
 	struct engine_stats stats;
 	struct hk_time now;
 	struct flow *cur_flow; /* connection of the packet in progress */
+	int64_t expired_at;    /* second of the last expiry pass */
 	bool finishing;
 };
 
@@ -71,7 +72,7 @@ engine_release(struct packet *pkt, void *arg)
 		e->stats.dropped++;
 		if (LOG_DEBUG_ENABLED("packet"))
 			hk_log(LOG_DEBUG, "packet", "dropping packet id=%llu",
-			    (unsigned long long)pkt->id);
+			       (unsigned long long)pkt->id);
 	}
 	if (e->out.verdict != NULL)
 		e->out.verdict(e->out.arg, pkt, accept);
@@ -145,7 +146,7 @@ flow_str(const struct flow *f, char *buf, size_t len)
 	char a[16], b[16];
 
 	snprintf(buf, len, "%s:%u -> %s:%u", ipv4_addr_str(f->cli_ip, a),
-	    f->cli_port, ipv4_addr_str(f->srv_ip, b), f->srv_port);
+	         f->cli_port, ipv4_addr_str(f->srv_ip, b), f->srv_port);
 	return buf;
 }
 
@@ -156,7 +157,7 @@ conn_log(const struct flow *f, const char *what)
 
 	if (LOG_DEBUG_ENABLED("conn"))
 		hk_log(LOG_DEBUG, "conn", "%s connection %s", what,
-		    flow_str(f, buf, sizeof(buf)));
+		       flow_str(f, buf, sizeof(buf)));
 }
 
 /*
@@ -172,15 +173,15 @@ engine_anomaly(void *arg, enum anomaly a, struct packet *pkt)
 	anomaly_count(a);
 	if (LOG_DEBUG_ENABLED("anomaly"))
 		hk_log(LOG_DEBUG, "anomaly", "%s (packet id=%llu)",
-		    anomaly_name(a),
-		    pkt != NULL ? (unsigned long long)pkt->id : 0ULL);
+		       anomaly_name(a),
+		       pkt != NULL ? (unsigned long long)pkt->id : 0ULL);
 	if (e->vm == NULL)
 		return;
 	if (f != NULL && a >= ANOM_TCP_TRUNCATED) {
 		if (lvm_has_rules(e->vm, EV_TCPC_ANOMALY))
 			lvm_event_anomaly(e->vm, EV_TCPC_ANOMALY, f, pkt, a);
 	} else if (lvm_has_rules(e->vm, EV_IPV4_ANOMALY) && pkt != NULL &&
-	    (pkt->flags & PKT_F_IPV4)) {
+	           (pkt->flags & PKT_F_IPV4)) {
 		lvm_event_anomaly(e->vm, EV_IPV4_ANOMALY, NULL, pkt, a);
 	}
 }
@@ -244,7 +245,7 @@ send_rst(struct engine *e, struct flow *f, int dir)
 		}
 	}
 	rst = tcp_forge_rst(src, dst, sp, dp, seq, lhdr, llen, f->linktype,
-	    &e->now);
+	                    &e->now);
 	if (rst == NULL)
 		return;
 	e->stats.forged++;
@@ -286,7 +287,7 @@ flow_apply_drop(struct engine *e, struct flow *f, struct packet *pkt)
  */
 int
 engine_flow_attach(struct engine *e, struct flow *f,
-    const struct app_dissector *ops, void *inst)
+                   const struct app_dissector *ops, void *inst)
 {
 	(void)e;
 	if (f->app_ops != NULL)
@@ -341,7 +342,8 @@ flow_deliver(struct engine *e, struct flow *f, int dir, bool finished)
 		keep = end;
 		if (rules) {
 			if (lvm_event_data(e->vm, f, dir, end,
-				finished && end == st->next, &k) != HK_OK)
+			                   finished && end == st->next,
+			                   &k) != HK_OK)
 				rule_failed(e, NULL);
 			/* Dropped: the bytes stay held, dropped with them. */
 			if (f->flags & FLOW_F_DROPPED)
@@ -351,7 +353,8 @@ flow_deliver(struct engine *e, struct flow *f, int dir, bool finished)
 		}
 		if (f->app_ops != NULL) {
 			if (f->app_ops->receive(f->app, f, dir, end,
-				finished && end == st->next, &k) != HK_OK)
+			                        finished && end == st->next,
+			                        &k) != HK_OK)
 				flow_detach(f);
 			if (f->flags & FLOW_F_DROPPED)
 				return;
@@ -406,11 +409,12 @@ flow_end(struct engine *e, struct flow *f)
 	if ((f->flags & FLOW_F_NEW_FIRED) &&
 	    lvm_has_rules(e->vm, EV_TCPC_END_CONNECTION)) {
 		if (lvm_event_flow(e->vm, EV_TCPC_END_CONNECTION, f, NULL,
-			FLOW_UP) != HK_OK)
+		                   FLOW_UP) != HK_OK)
 			rule_failed(e, NULL);
 	}
 	for (d = 0; d < 2; d++)
-		stream_release_all(&f->dir[d], (f->flags & FLOW_F_DROPPED) != 0);
+		stream_release_all(&f->dir[d],
+		                   (f->flags & FLOW_F_DROPPED) != 0);
 }
 
 static void
@@ -492,7 +496,7 @@ save_lhdr(struct flow *f, int dir, const struct packet *pkt)
 
 static struct flow *
 flow_open(struct engine *e, struct packet *pkt, uint32_t cli, uint32_t srv,
-    uint16_t cport, uint16_t sport)
+          uint16_t cport, uint16_t sport)
 {
 	struct flow *f;
 
@@ -598,7 +602,8 @@ tcp_session(struct engine *e, struct packet *pkt)
 				packet_drop(pkt);
 			return;
 		}
-		/* Pick up: the SYN-ACK sender or the lower port is the server. */
+		/* Pick up: the SYN-ACK sender or the lower port is the server.
+		 */
 		if ((fl & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) ||
 		    sport < dport) {
 			f = flow_open(e, pkt, dst, src, dport, sport);
@@ -637,8 +642,8 @@ tcp_session(struct engine *e, struct packet *pkt)
 	flow_touch(e->flows, f, flow_list_of(f), &e->now);
 
 	if (lvm_has_rules(e->vm, EV_TCPC_RECEIVE_PACKET)) {
-		if (lvm_event_flow(e->vm, EV_TCPC_RECEIVE_PACKET, f, pkt, dir) !=
-		    HK_OK)
+		if (lvm_event_flow(e->vm, EV_TCPC_RECEIVE_PACKET, f, pkt,
+		                   dir) != HK_OK)
 			rule_failed(e, pkt);
 		if (f->flags & FLOW_F_DROPPED) {
 			flow_apply_drop(e, f, pkt);
@@ -663,12 +668,12 @@ tcp_session(struct engine *e, struct packet *pkt)
 			}
 			f->state = TCP_ST_SYN_RECEIVED;
 		} else if (f->state >= TCP_ST_ESTABLISHED &&
-		    !(f->flags & FLOW_F_MIDSTREAM)) {
+		           !(f->flags & FLOW_F_MIDSTREAM)) {
 			engine_anomaly(e, ANOM_TCP_UNEXPECTED_PACKET, pkt);
 		}
 		seq++; /* the SYN takes one sequence number */
 	} else if (f->state == TCP_ST_SYN_RECEIVED && dir == FLOW_UP &&
-	    (fl & TCP_ACK)) {
+	           (fl & TCP_ACK)) {
 		f->state = TCP_ST_ESTABLISHED;
 	} else if (f->state == TCP_ST_SYN_SENT) {
 		/* Data or ACK before the SYN-ACK was seen. */
@@ -681,10 +686,15 @@ data:
 	if (!st->init)
 		stream_init(st, seq);
 	if (st->fin && pkt->pl_len > 0 &&
-	    stream_seq_off(st, seq) + (int64_t)pkt->pl_len > (int64_t)st->fin_off)
+	    stream_seq_off(st, seq) + (int64_t)pkt->pl_len >
+	        (int64_t)st->fin_off)
 		engine_anomaly(e, ANOM_TCP_DATA_AFTER_FIN, pkt);
-	if (stream_insert(st, pkt, seq, &res) != HK_OK && res.memcap_flow &&
-	    st->ooo != NULL) {
+	if (f->app_ops == NULL && !lvm_has_rules(e->vm, EV_TCPC_RECEIVE_DATA) &&
+	    stream_pass(st, seq, pkt->pl_len)) {
+		/* Nothing reads these bytes: the packet goes at once. */
+		memset(&res, 0, sizeof(res));
+	} else if (stream_insert(st, pkt, seq, &res) != HK_OK &&
+	           res.memcap_flow && st->ooo != NULL) {
 		/*
 		 * The queue of this direction is full behind a hole: the hole
 		 * becomes a gap and the stream goes on.
@@ -701,9 +711,10 @@ data:
 	}
 	if (res.memcap_flow || res.memcap_global) {
 		/* Refused: dropped, so that the sender retransmits it. */
-		engine_anomaly(e, res.memcap_global ? ANOM_TCP_MEMCAP_GLOBAL :
-						      ANOM_TCP_MEMCAP_FLOW,
-		    pkt);
+		engine_anomaly(e,
+		               res.memcap_global ? ANOM_TCP_MEMCAP_GLOBAL
+		                                 : ANOM_TCP_MEMCAP_FLOW,
+		               pkt);
 		packet_drop(pkt);
 	} else {
 		if (res.diff_bytes > 0) {
@@ -714,21 +725,22 @@ data:
 			 */
 			packet_drop(pkt);
 		} else if (res.old_bytes > 0) {
-			anomaly_count(res.new_bytes > 0 ? ANOM_TCP_OVERLAP :
-							  ANOM_TCP_RETRANSMISSION);
+			anomaly_count(res.new_bytes > 0
+			                  ? ANOM_TCP_OVERLAP
+			                  : ANOM_TCP_RETRANSMISSION);
 		}
 	}
 	if (fl & TCP_FIN) {
 		if (!st->fin) {
 			st->fin = true;
-			st->fin_off = (uint64_t)stream_seq_off(st, seq) +
-			    pkt->pl_len;
+			st->fin_off =
+			    (uint64_t)stream_seq_off(st, seq) + pkt->pl_len;
 		}
 		if (f->state == TCP_ST_ESTABLISHED ||
 		    f->state == TCP_ST_SYN_RECEIVED)
 			f->state = TCP_ST_FIN_WAIT_1;
 		else if (f->state == TCP_ST_FIN_WAIT_1 ||
-		    f->state == TCP_ST_FIN_WAIT_2)
+		         f->state == TCP_ST_FIN_WAIT_2)
 			f->state = TCP_ST_CLOSING;
 	}
 	ack_gap(e, f, dir, pkt);
@@ -748,7 +760,7 @@ data:
 				f->state = TCP_ST_TIMED_WAIT;
 				flow_end(e, f);
 				flow_touch(e->flows, f, FLOW_LIST_CLOSING,
-				    &e->now);
+				           &e->now);
 			} else if (f->state == TCP_ST_FIN_WAIT_1) {
 				f->state = TCP_ST_FIN_WAIT_2;
 			}
@@ -769,13 +781,18 @@ engine_process(struct engine *e, struct packet *pkt)
 	e->stats.packets++;
 	e->stats.bytes += pkt->caplen;
 	e->cur_flow = NULL;
-	expire(e);
+	/* Timeouts are in seconds: one expiry pass per second of time. */
+	if (e->now.sec != e->expired_at) {
+		e->expired_at = e->now.sec;
+		expire(e);
+	}
 
 	if (pkt->ethertype == 0)
-		engine_anomaly(e, link_supported((int)pkt->linktype) ?
-			ANOM_LINK_TRUNCATED :
-			ANOM_LINK_UNSUPPORTED,
-		    pkt);
+		engine_anomaly(e,
+		               link_supported((int)pkt->linktype)
+		                   ? ANOM_LINK_TRUNCATED
+		                   : ANOM_LINK_UNSUPPORTED,
+		               pkt);
 	if (pkt->ethertype != 0x0800) {
 		e->stats.non_ipv4++;
 		if (pkt->ethertype == 0x86dd)
@@ -812,7 +829,8 @@ engine_process(struct engine *e, struct packet *pkt)
 		pkt = whole;
 	}
 	if (lvm_has_rules(e->vm, EV_IPV4_RECEIVE_PACKET)) {
-		if (lvm_event_packet(e->vm, EV_IPV4_RECEIVE_PACKET, pkt) != HK_OK)
+		if (lvm_event_packet(e->vm, EV_IPV4_RECEIVE_PACKET, pkt) !=
+		    HK_OK)
 			rule_failed(e, pkt);
 		if (pkt->verdict == PKT_DROP)
 			goto out;
@@ -822,9 +840,11 @@ engine_process(struct engine *e, struct packet *pkt)
 		goto out;
 	}
 	bad = false;
-	if (tcp_decode(pkt, e->conf.tcp_verify_checksum &&
-		!(pkt->flags & PKT_F_REASSEMBLED) && pkt->caplen >= pkt->wirelen,
-		&anom, &bad) != HK_OK) {
+	if (tcp_decode(pkt,
+	               e->conf.tcp_verify_checksum &&
+	                   !(pkt->flags & PKT_F_REASSEMBLED) &&
+	                   pkt->caplen >= pkt->wirelen,
+	               &anom, &bad) != HK_OK) {
 		engine_anomaly(e, anom, pkt);
 		goto out;
 	}
@@ -839,7 +859,8 @@ engine_process(struct engine *e, struct packet *pkt)
 	if (tcp_flags_invalid(tcp_flags(pkt)))
 		engine_anomaly(e, ANOM_TCP_BAD_FLAGS, pkt);
 	if (lvm_has_rules(e->vm, EV_TCP_RECEIVE_PACKET)) {
-		if (lvm_event_packet(e->vm, EV_TCP_RECEIVE_PACKET, pkt) != HK_OK)
+		if (lvm_event_packet(e->vm, EV_TCP_RECEIVE_PACKET, pkt) !=
+		    HK_OK)
 			rule_failed(e, pkt);
 		if (pkt->verdict == PKT_DROP)
 			goto out;

@@ -121,6 +121,20 @@ inet_fold(uint32_t sum)
  * on success, except *anom which is written on failure and on a bad
  * checksum. anom and bad_checksum may be NULL.
  */
+/* The checksum of a header without options: ten 16-bit words. */
+static inline uint16_t
+hdr20_fold(const uint8_t *h)
+{
+	uint32_t sum = 0;
+	int i;
+
+	for (i = 0; i < 20; i += 2)
+		sum += (uint32_t)h[i] << 8 | h[i + 1];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
 int
 ipv4_decode(struct packet *pkt, bool verify_checksum, enum anomaly *anom,
             bool *bad_checksum)
@@ -157,7 +171,8 @@ ipv4_decode(struct packet *pkt, bool verify_checksum, enum anomaly *anom,
 		goto fail;
 	}
 	if (verify_checksum)
-		bad = inet_fold(inet_sum(h, hlen, 0)) != 0;
+		bad = (hlen == 20 ? hdr20_fold(h)
+		                  : inet_fold(inet_sum(h, hlen, 0))) != 0;
 
 	pkt->flags |= PKT_F_IPV4;
 	pkt->ip_hlen = (uint16_t)hlen;

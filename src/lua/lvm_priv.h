@@ -16,13 +16,13 @@
 #define LVM_MAX_BORROWED 256
 
 struct lvm {
+	uint32_t nrules[EV_COUNT]; /* first: see struct lvm_counts */
 	lua_State *L;
 	struct engine *eng;
 	struct lvm_conf conf;
 	size_t mem_used, mem_peak;
 	uint64_t instr_used;	   /* during the current call */
 	bool over_budget;
-	uint32_t nrules[EV_COUNT];
 	int rules_ref[EV_COUNT];   /* registry: array of rule records */
 	int events_ref;		   /* registry: event objects by id */
 	int coros_ref;		   /* registry: streamed coroutines per flow */
