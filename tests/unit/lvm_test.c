@@ -940,9 +940,15 @@ mask_alerts(const char *text)
 		if (strncmp(p, "\ttime = ", 8) == 0) {
 			/* removed */
 		} else if (strncmp(p, "alert: id = ", 12) == 0) {
-			o += sprintf(o, "alert: id = = <>\n");
+			static const char m[] = "alert: id = = <>\n";
+
+			memcpy(o, m, sizeof(m) - 1);
+			o += sizeof(m) - 1;
 		} else if (strncmp(p, "alert: update id = ", 19) == 0) {
-			o += sprintf(o, "alert: update id = = <>\n");
+			static const char m[] = "alert: update id = = <>\n";
+
+			memcpy(o, m, sizeof(m) - 1);
+			o += sizeof(m) - 1;
 		} else {
 			memcpy(o, p, (size_t)(eol - p));
 			o += eol - p;
