@@ -1,0 +1,46 @@
+#!/bin/bash
+# hakapcap's answers to bad input: a clear message and a non-zero exit
+# (2 for bad arguments, 1 for an unreadable capture or a broken rule
+# file, whose message names the file and the line).
+set -u
+hakapcap=$1 data=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0 n=0
+
+expect() { # expect NAME CODE PATTERN -- command...
+	local name=$1 code=$2 pat=$3
+	shift 4
+	n=$((n + 1))
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ $rc -ne "$code" ] || ! grep -q -E -- "$pat" <<<"$out"; then
+		echo "FAIL $name: exit $rc (want $code), output:"
+		echo "$out" | head -5
+		fail=$((fail + 1))
+	else
+		echo "ok   $name"
+	fi
+}
+
+printf 'haka.rule{hook = require("protocol/tcp_connection").events.new_connection,\n  eval = function (flow, pkt) end\n' >"$tmp/syntax.lua"
+printf 'local x = 1\nlocal y = undefined_thing + 1\n' >"$tmp/runtime.lua"
+printf 'local t = require("protocol/tcp_connection")\n' >"$tmp/ok.lua"
+head -c 1000 /dev/urandom >"$tmp/garbage.pcap"
+cap=$data/doc__user__workshop__smtp.pcap
+
+expect no-args 2 'Usage: hakapcap' -- "$hakapcap"
+expect one-arg 2 'Usage: hakapcap' -- "$hakapcap" "$tmp/ok.lua"
+expect bad-option 2 'Usage: hakapcap' -- "$hakapcap" --bogus "$tmp/ok.lua" "$cap"
+expect bad-loglevel 2 'invalid logging level' -- "$hakapcap" -l nonsense "$tmp/ok.lua" "$cap"
+expect bad-alert-format 2 'unknown alert format' -- "$hakapcap" --alert-format xml "$tmp/ok.lua" "$cap"
+expect missing-capture 1 'no-such.pcap' -- "$hakapcap" "$tmp/ok.lua" "$tmp/no-such.pcap"
+expect garbage-capture 1 'garbage.pcap' -- "$hakapcap" "$tmp/ok.lua" "$tmp/garbage.pcap"
+expect syntax-error 1 'syntax.lua:[0-9]+:' -- "$hakapcap" "$tmp/syntax.lua" "$cap"
+expect runtime-error 1 "runtime.lua:2: undefined global 'undefined_thing'" -- "$hakapcap" "$tmp/runtime.lua" "$cap"
+expect missing-rules 1 'no-such.lua' -- "$hakapcap" "$tmp/no-such.lua" "$cap"
+expect version 0 '^version ' -- "$hakapcap" --version
+expect good 0 'summary: packets 48' -- "$hakapcap" "$tmp/ok.lua" "$cap"
+
+echo "$((n - fail)) passed, $fail failed"
+[ $fail -eq 0 ]
