@@ -34,8 +34,6 @@ push_result_string(lua_State *L, const struct gresult *r, const char *name)
  * A table with the original's pretty-print name ("class Result"); the two
  * metatables are made once and kept in upvalue-free registry slots.
  */
-static int result_mt_ref = LUA_NOREF, array_mt_ref = LUA_NOREF;
-
 static int
 result_mt(lua_State *L, const char *cls)
 {
@@ -46,10 +44,13 @@ result_mt(lua_State *L, const char *cls)
 }
 
 static void
-new_result(lua_State *L, bool array, int narr, int nrec)
+new_result(struct lvm *vm, bool array, int narr, int nrec)
 {
+	lua_State *L = vm->L;
+
 	lua_createtable(L, narr, nrec);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, array ? array_mt_ref : result_mt_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX,
+	    array ? vm->array_mt_ref : vm->result_mt_ref);
 	lua_setmetatable(L, -2);
 }
 
@@ -60,7 +61,7 @@ push_command(struct lvm *vm, void *arg)
 	lua_State *L = vm->L;
 
 	lapi_push_flow(vm, a->f);
-	new_result(L, false, 0, 2);
+	new_result(vm, false, 0, 2);
 	push_result_string(L, a->res, "command");
 	push_result_string(L, a->res, "parameter");
 }
@@ -74,10 +75,10 @@ push_response(struct lvm *vm, void *arg)
 	int i = 0;
 
 	lapi_push_flow(vm, a->f);
-	new_result(L, false, 0, 1);
-	new_result(L, true, r != NULL ? (int)r->count : 0, 0);
+	new_result(vm, false, 0, 1);
+	new_result(vm, true, r != NULL ? (int)r->count : 0, 0);
 	for (e = r != NULL ? r->first : NULL; e != NULL; e = e->next) {
-		new_result(L, false, 0, 3);
+		new_result(vm, false, 0, 3);
 		push_result_string(L, e, "code");
 		push_result_string(L, e, "sep");
 		push_result_string(L, e, "parameter");
@@ -563,8 +564,8 @@ lapi_smtp_init(lua_State *L, struct lvm *vm)
 		lua_error(L);
 	lua_call(L, 0, 1);
 	vm->mailiter_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	result_mt_ref = result_mt(L, "class Result");
-	array_mt_ref = result_mt(L, "class ArrayResult");
+	vm->result_mt_ref = result_mt(L, "class Result");
+	vm->array_mt_ref = result_mt(L, "class ArrayResult");
 
 	/* The module: require('smtp') and haka.dissectors.smtp. */
 	lua_newtable(L);

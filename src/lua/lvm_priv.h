@@ -38,6 +38,8 @@ struct lvm {
 	bool in_app_event;	   /* flow.state is the dissector's state */
 	uint8_t ports[8192];	   /* TCP ports given to the SMTP dissector */
 	int mailiter_ref;	   /* registry: the mail content iterator class */
+	int result_mt_ref;	   /* registry: metatable of "class Result" */
+	int array_mt_ref;	   /* registry: metatable of "class ArrayResult" */
 };
 
 /* The VM of a Lua state (stored in the registry). */
