@@ -96,6 +96,15 @@ void alert_update(uint64_t id, const struct alert *a);
 /* Alerts posted so far (not counting updates). */
 uint64_t alert_count(void);
 
+/*
+ * Open a file output (append) remembered by path, so that alert_reopen can
+ * reopen it after a log rotation. HK_OK or HK_ERR (errno set).
+ */
+int alert_add_file(const char *path, enum alert_format fmt);
+
+/* Reopen the file outputs (SIGHUP). HK_OK, or HK_ERR if one failed. */
+int alert_reopen(void);
+
 /* Parse "pretty", "oneline", "json". HK_OK or HK_ERR. */
 int alert_format_parse(const char *name, enum alert_format *fmt);
 

@@ -11,6 +11,7 @@
  * traffic cannot forge alert lines. JSON strings are escaped per RFC 8259.
  */
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <inttypes.h>
 #include <math.h>
@@ -32,6 +33,8 @@ struct alert_output {
 static struct alert_output alert_outputs[ALERT_OUTPUTS_MAX];
 static int alert_noutputs;
 static atomic_uint_fast64_t alert_last_id;
+static pthread_mutex_t alert_lock = PTHREAD_MUTEX_INITIALIZER;
+static char alert_paths[8][1024]; /* path of the outputs opened by file */
 
 static const struct alert alert_empty;
 
@@ -565,6 +568,7 @@ alert_add_output(FILE *out, enum alert_format fmt, bool owned)
 	alert_outputs[alert_noutputs].out = out;
 	alert_outputs[alert_noutputs].fmt = fmt;
 	alert_outputs[alert_noutputs].owned = owned;
+	alert_paths[alert_noutputs][0] = '\0';
 	alert_noutputs++;
 	return HK_OK;
 }
@@ -595,6 +599,8 @@ alert_write_all(uint64_t id, bool update, const struct alert *a)
 		now.sec = ts.tv_sec;
 		now.nsec = (int32_t)ts.tv_nsec;
 	}
+	/* Workers post concurrently: one alert is written whole. */
+	pthread_mutex_lock(&alert_lock);
 	for (int i = 0; i < alert_noutputs; i++) {
 		/*
 		 * A failing output (disk full) must not stop the others nor
@@ -604,6 +610,53 @@ alert_write_all(uint64_t id, bool update, const struct alert *a)
 		             update, a, &now);
 		fflush(alert_outputs[i].out);
 	}
+	pthread_mutex_unlock(&alert_lock);
+}
+
+/*
+ * Reopen the outputs that are files (after logrotate): each owned output
+ * opened on a path is reopened in append mode. Called by the daemon on
+ * SIGHUP; HK_ERR if one could not be reopened (it keeps the old stream).
+ */
+int
+alert_reopen(void)
+{
+	int rc = HK_OK;
+
+	pthread_mutex_lock(&alert_lock);
+	for (int i = 0; i < alert_noutputs; i++) {
+		FILE *fp;
+
+		if (alert_paths[i][0] == '\0')
+			continue;
+		fp = fopen(alert_paths[i], "a");
+		if (fp == NULL) {
+			rc = HK_ERR;
+			continue;
+		}
+		fclose(alert_outputs[i].out);
+		alert_outputs[i].out = fp;
+	}
+	pthread_mutex_unlock(&alert_lock);
+	return rc;
+}
+
+int
+alert_add_file(const char *path, enum alert_format fmt)
+{
+	FILE *fp = fopen(path, "a");
+
+	if (fp == NULL)
+		return HK_ERR;
+	if (alert_add_output(fp, fmt, true) != HK_OK) {
+		fclose(fp);
+		return HK_ERR;
+	}
+	pthread_mutex_lock(&alert_lock);
+	snprintf(alert_paths[alert_noutputs - 1],
+	    sizeof(alert_paths[alert_noutputs - 1]), "%s", path);
+	pthread_mutex_unlock(&alert_lock);
+	return HK_OK;
 }
 
 /*

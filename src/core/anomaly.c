@@ -23,8 +23,9 @@ anomaly_name(enum anomaly a)
 void
 anomaly_count(enum anomaly a)
 {
+	/* Shared by the workers: hakactl reads the totals. */
 	if ((unsigned)a < ANOM_COUNT)
-		anomaly_counters[a]++;
+		__atomic_fetch_add(&anomaly_counters[a], 1, __ATOMIC_RELAXED);
 }
 
 uint64_t
@@ -32,7 +33,7 @@ anomaly_get(enum anomaly a)
 {
 	if ((unsigned)a >= ANOM_COUNT)
 		return 0;
-	return anomaly_counters[a];
+	return __atomic_load_n(&anomaly_counters[a], __ATOMIC_RELAXED);
 }
 
 void

@@ -18,11 +18,12 @@
 #define PACKET_SMALL 2048
 #define PACKET_POOL_MAX 4096
 
-static struct packet *pool_head;
-static uint32_t pool_len;
-static struct packet_stats stats;
-static packet_release_fn release_fn;
-static void *release_arg;
+/* Per worker thread: packets never cross threads (share nothing). */
+static _Thread_local struct packet *pool_head;
+static _Thread_local uint32_t pool_len;
+static _Thread_local struct packet_stats stats;
+static _Thread_local packet_release_fn release_fn;
+static _Thread_local void *release_arg;
 
 void
 packet_set_release_hook(packet_release_fn fn, void *arg)

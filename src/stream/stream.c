@@ -9,14 +9,15 @@
 
 #include <haka/stream.h>
 
-static struct stream_limits limits = {
+/* Per worker thread, as the streams themselves. */
+static _Thread_local struct stream_limits limits = {
 	.max_ooo_bytes = 1 << 20,
 	.max_ooo_segs = 4096,
 	.memcap = 256ULL << 20,
 };
-static uint64_t global_held, global_peak;
-static struct stream_seg *seg_pool;
-static uint32_t seg_pool_len;
+static _Thread_local uint64_t global_held, global_peak;
+static _Thread_local struct stream_seg *seg_pool;
+static _Thread_local uint32_t seg_pool_len;
 
 void
 stream_set_limits(const struct stream_limits *lim)
