@@ -72,6 +72,20 @@ void engine_tick(struct engine *e, const struct hk_time *now);
 /* End of input: close every connection (end events fire). */
 void engine_finish(struct engine *e);
 
+/*
+ * Shutdown of an inline worker: with drop (fail-closed), every packet
+ * still held is dropped; otherwise the connections end as engine_finish.
+ */
+void engine_shutdown(struct engine *e, bool drop);
+
+/*
+ * Replace the rules (reload) without cutting connections: every
+ * connection leaves the old VM (its Lua objects and streamed rules end)
+ * and its application dissector reports to the new one. The caller frees
+ * the old VM afterwards.
+ */
+void engine_replace_lvm(struct engine *e, struct lvm *vm);
+
 const struct engine_stats *engine_stats(const struct engine *e);
 uint32_t engine_flow_count(const struct engine *e);
 

@@ -115,6 +115,10 @@ struct flow *flow_expired(struct flow_table *t, enum flow_list list,
 struct flow *flow_any(struct flow_table *t);
 
 uint32_t flow_count(const struct flow_table *t);
+
+/* Call fn on every connection (fn must not destroy any). */
+void flow_foreach(struct flow_table *t, void (*fn)(struct flow *f, void *arg),
+    void *arg);
 uint64_t flow_created(const struct flow_table *t);
 
 #endif

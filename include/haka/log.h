@@ -54,6 +54,12 @@ void hk_vlog(enum log_level level, const char *section, const char *fmt,
 /* Redirect non-fatal output (default stdout). The stream is not closed. */
 void log_set_output(FILE *out);
 
+/*
+ * A stream whose lines go to syslog with the given priority (openlog is the
+ * caller's). NULL on memory exhaustion.
+ */
+FILE *log_syslog_stream(int priority);
+
 #define LOG_DEBUG_ENABLED(sec) log_enabled((sec), LOG_DEBUG)
 
 #endif

@@ -112,6 +112,12 @@ int lvm_event_data(struct lvm *vm, struct flow *f, int dir, uint64_t end,
  */
 void lvm_flow_opened(struct lvm *vm, struct flow *f);
 
+/*
+ * A connection moves to this VM (rule reload): its application dissector
+ * reports to it from now on.
+ */
+void lvm_flow_adopt(struct lvm *vm, struct flow *f);
+
 /* The flow is going away: invalidate its Lua proxy and coroutines. */
 void lvm_flow_free(struct lvm *vm, struct flow *f);
 

@@ -882,3 +882,44 @@ engine_finish(struct engine *e)
 	defrag_free(e->defrag);
 	e->defrag = defrag_new(&e->conf.defrag, engine_anomaly, e);
 }
+
+static void
+shutdown_drop(struct flow *f, void *arg)
+{
+	(void)arg;
+	stream_drop_held(&f->dir[0]);
+	stream_drop_held(&f->dir[1]);
+	f->flags |= FLOW_F_DROPPED | FLOW_F_DROP_DONE;
+}
+
+void
+engine_shutdown(struct engine *e, bool drop)
+{
+	if (drop)
+		flow_foreach(e->flows, shutdown_drop, NULL);
+	engine_finish(e);
+}
+
+struct migrate {
+	struct lvm *old, *vm;
+};
+
+static void
+migrate_flow(struct flow *f, void *arg)
+{
+	struct migrate *m = arg;
+
+	if (m->old != NULL)
+		lvm_flow_free(m->old, f);
+	if (m->vm != NULL)
+		lvm_flow_adopt(m->vm, f);
+}
+
+void
+engine_replace_lvm(struct engine *e, struct lvm *vm)
+{
+	struct migrate m = {e->vm, vm};
+
+	flow_foreach(e->flows, migrate_flow, &m);
+	e->vm = vm;
+}

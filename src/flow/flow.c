@@ -18,16 +18,16 @@ struct flow_table {
 };
 
 static const char *const state_names[] = {
-	[TCP_ST_SYN] = "syn",
-	[TCP_ST_SYN_SENT] = "syn_sent",
-	[TCP_ST_SYN_RECEIVED] = "syn_received",
-	[TCP_ST_ESTABLISHED] = "established",
-	[TCP_ST_FIN_WAIT_1] = "fin_wait_1",
-	[TCP_ST_FIN_WAIT_2] = "fin_wait_2",
-	[TCP_ST_CLOSING] = "closing",
-	[TCP_ST_TIMED_WAIT] = "timed_wait",
-	[TCP_ST_RESET] = "reset",
-	[TCP_ST_CLOSED] = "finish",
+    [TCP_ST_SYN] = "syn",
+    [TCP_ST_SYN_SENT] = "syn_sent",
+    [TCP_ST_SYN_RECEIVED] = "syn_received",
+    [TCP_ST_ESTABLISHED] = "established",
+    [TCP_ST_FIN_WAIT_1] = "fin_wait_1",
+    [TCP_ST_FIN_WAIT_2] = "fin_wait_2",
+    [TCP_ST_CLOSING] = "closing",
+    [TCP_ST_TIMED_WAIT] = "timed_wait",
+    [TCP_ST_RESET] = "reset",
+    [TCP_ST_CLOSED] = "finish",
 };
 
 const char *
@@ -88,7 +88,7 @@ flow_table_free(struct flow_table *t)
 
 struct flow *
 flow_lookup(struct flow_table *t, uint32_t src, uint32_t dst, uint16_t sport,
-    uint16_t dport, enum flow_dir *dir)
+            uint16_t dport, enum flow_dir *dir)
 {
 	uint32_t h = flow_hash(src, dst, sport, dport);
 	struct flow *f;
@@ -160,7 +160,7 @@ list_append(struct flow_table *t, struct flow *f, enum flow_list list)
 
 struct flow *
 flow_create(struct flow_table *t, uint32_t cli, uint32_t srv, uint16_t cport,
-    uint16_t sport, const struct hk_time *now)
+            uint16_t sport, const struct hk_time *now)
 {
 	struct flow *f;
 
@@ -206,7 +206,7 @@ flow_destroy(struct flow_table *t, struct flow *f)
 
 void
 flow_touch(struct flow_table *t, struct flow *f, enum flow_list list,
-    const struct hk_time *now)
+           const struct hk_time *now)
 {
 	f->last_ts = *now;
 	if (t->ltail[list] == f)
@@ -217,7 +217,7 @@ flow_touch(struct flow_table *t, struct flow *f, enum flow_list list,
 
 struct flow *
 flow_expired(struct flow_table *t, enum flow_list list,
-    const struct hk_time *before)
+             const struct hk_time *before)
 {
 	struct flow *f = t->lhead[list];
 
@@ -248,4 +248,19 @@ uint64_t
 flow_created(const struct flow_table *t)
 {
 	return t->created;
+}
+
+void
+flow_foreach(struct flow_table *t, void (*fn)(struct flow *f, void *arg),
+             void *arg)
+{
+	struct flow *f, *next;
+	int l;
+
+	for (l = 0; l < FLOW_LIST_COUNT; l++) {
+		for (f = t->lhead[l]; f != NULL; f = next) {
+			next = f->lnext;
+			fn(f, arg);
+		}
+	}
 }

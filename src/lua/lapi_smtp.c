@@ -319,6 +319,15 @@ attach(struct lvm *vm, struct flow *f)
 }
 
 void
+lvm_flow_adopt(struct lvm *vm, struct flow *f)
+{
+	void *inst = smtp_of_flow(f);
+
+	if (inst != NULL)
+		smtp_set_hooks_arg(inst, vm);
+}
+
+void
 lvm_flow_opened(struct lvm *vm, struct flow *f)
 {
 	if (vm->ports[f->srv_port >> 3] & (1u << (f->srv_port & 7)))

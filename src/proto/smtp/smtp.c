@@ -1274,6 +1274,12 @@ smtp_state(const void *inst)
 	return fsm_finished(s->fsm) ? "finish" : fsm_current_name(s->fsm);
 }
 
+void
+smtp_set_hooks_arg(void *inst, void *arg)
+{
+	((struct smtp *)inst)->hooks.arg = arg;
+}
+
 void *
 smtp_of_flow(const struct flow *f)
 {

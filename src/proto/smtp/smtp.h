@@ -100,6 +100,9 @@ void *smtp_new(struct flow *f, const struct smtp_hooks *hooks,
 const struct smtp_txn *smtp_txn(const void *inst);
 const char *smtp_state(const void *inst);
 
+/* Change where an instance reports (rule reload). */
+void smtp_set_hooks_arg(void *inst, void *arg);
+
 /* The instance attached to a flow, or NULL. */
 void *smtp_of_flow(const struct flow *f);
 
