@@ -55,10 +55,13 @@ void hk_vlog(enum log_level level, const char *section, const char *fmt,
 void log_set_output(FILE *out);
 
 /*
- * A stream whose lines go to syslog with the given priority (openlog is the
- * caller's). NULL on memory exhaustion.
+ * A stream whose lines go to syslog (ident "haka"): kind 0 for the log
+ * (facility daemon, priority info), 1 for alerts (local0, notice, as the
+ * original). NULL on memory exhaustion.
  */
-FILE *log_syslog_stream(int priority);
+#define LOG_SYSLOG_LOG 0
+#define LOG_SYSLOG_ALERTS 1
+FILE *log_syslog_stream(int kind);
 
 #define LOG_DEBUG_ENABLED(sec) log_enabled((sec), LOG_DEBUG)
 

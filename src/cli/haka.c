@@ -21,7 +21,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -578,8 +577,7 @@ setup_outputs(struct daemon *d)
 	FILE *fp;
 
 	if (c->log_syslog) {
-		openlog("haka", LOG_PID, LOG_DAEMON);
-		log_set_output(log_syslog_stream(LOG_INFO));
+		log_set_output(log_syslog_stream(LOG_SYSLOG_LOG));
 	} else if (c->log_file[0] != '\0') {
 		d->logfp = fopen(c->log_file, "a");
 		if (d->logfp == NULL) {
@@ -594,8 +592,7 @@ setup_outputs(struct daemon *d)
 		const struct conf_alert_output *o = &c->alerts[i];
 
 		if (o->sink == CONF_ALERT_SYSLOG) {
-			openlog("haka", LOG_PID, LOG_LOCAL0);
-			fp = log_syslog_stream(LOG_NOTICE);
+			fp = log_syslog_stream(LOG_SYSLOG_ALERTS);
 			if (fp == NULL ||
 			    alert_add_output(fp, ALERT_FMT_ONELINE, true) !=
 			        HK_OK)

@@ -8,7 +8,12 @@
 #include <string.h>
 #include <syslog.h>
 
-#include <haka/log.h>
+/*
+ * Not <haka/log.h>: syslog.h defines LOG_INFO... as macros. The prototype
+ * is repeated here and checked against the header's by the build of the
+ * daemon.
+ */
+FILE *log_syslog_stream(int kind);
 
 struct sls {
 	int priority;
@@ -55,7 +60,7 @@ sls_close(void *cookie)
 }
 
 FILE *
-log_syslog_stream(int priority)
+log_syslog_stream(int kind)
 {
 	cookie_io_functions_t io = {NULL, sls_write, NULL, sls_close};
 	struct sls *s = calloc(1, sizeof(*s));
@@ -63,7 +68,14 @@ log_syslog_stream(int priority)
 
 	if (s == NULL)
 		return NULL;
-	s->priority = priority;
+	/* Logs: daemon facility; alerts: local0 and notice, as the original. */
+	if (kind == 0) {
+		openlog("haka", LOG_PID, LOG_DAEMON);
+		s->priority = LOG_INFO;
+	} else {
+		openlog("haka", LOG_PID, LOG_LOCAL0);
+		s->priority = LOG_LOCAL0 | LOG_NOTICE;
+	}
 	fp = fopencookie(s, "w", io);
 	if (fp == NULL) {
 		free(s);
