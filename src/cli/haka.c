@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pcap/pcap.h>
@@ -18,7 +19,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -65,6 +68,7 @@ struct daemon {
 	struct ctl_server *ctl;
 	pthread_mutex_t lock;
 	atomic_bool stop;
+	atomic_bool failed;
 	atomic_int reload_gen;
 	atomic_int running;
 	time_t started;
@@ -272,6 +276,7 @@ worker_main(void *arg)
 		w->vm = load_vm(&d->conf, w->eng);
 	if (w->vm == NULL) {
 		hk_log(LOG_FATAL, "core", "thread %d: cannot start", w->index);
+		atomic_store(&d->failed, true);
 		atomic_store(&d->stop, true);
 		goto out;
 	}
@@ -536,6 +541,19 @@ write_pid_file(const char *path)
 	return fclose(fp) == 0 ? HK_OK : HK_ERR;
 }
 
+/* Keep CAP_NET_ADMIN and CAP_NET_RAW (permitted and effective) only. */
+static int
+keep_net_caps(void)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	uint32_t keep = (1u << CAP_NET_ADMIN) | (1u << CAP_NET_RAW);
+
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = keep;
+	return (int)syscall(SYS_capset, &h, data);
+}
+
 static int
 drop_privileges(const struct conf *c, char *err, size_t errlen)
 {
@@ -559,8 +577,14 @@ drop_privileges(const struct conf *c, char *err, size_t errlen)
 		}
 		gid = gr->gr_gid;
 	}
-	if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 ||
+	/*
+	 * The queue's verdicts need CAP_NET_ADMIN on every message, and
+	 * the raw socket CAP_NET_RAW: those two are kept, nothing else.
+	 */
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 ||
+	    setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0 ||
+	    keep_net_caps() != 0 ||
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
 		snprintf(err, errlen, "cannot drop privileges to %s: %m",
 		         c->user);
@@ -613,9 +637,22 @@ setup_outputs(struct daemon *d)
 static void
 reopen_files(struct daemon *d)
 {
-	if (d->logfp != NULL &&
-	    freopen(d->conf.log_file, "a", d->logfp) == NULL)
-		hk_log(LOG_ERROR, "core", "cannot reopen %s", d->conf.log_file);
+	if (d->logfp != NULL) {
+		FILE *fp = fopen(d->conf.log_file, "a");
+
+		/*
+		 * The old stream stays open (a worker may be writing to it):
+		 * one FILE per rotation is the price of no lock on the log.
+		 */
+		if (fp == NULL) {
+			hk_log(LOG_ERROR, "core", "cannot reopen %s: %m",
+			       d->conf.log_file);
+		} else {
+			setvbuf(fp, NULL, _IOLBF, 0);
+			log_set_output(fp);
+			d->logfp = fp;
+		}
+	}
 	if (alert_reopen() != HK_OK)
 		hk_log(LOG_ERROR, "core", "cannot reopen an alert file");
 }
@@ -863,6 +900,15 @@ main(int argc, char **argv)
 	}
 	if (rule != NULL)
 		snprintf(d->conf.rules, sizeof(d->conf.rules), "%s", rule);
+	{
+		/* The daemon changes to /: the rule file by its full path. */
+		char full[PATH_MAX];
+
+		if (d->conf.rules[0] != '\0' &&
+		    realpath(d->conf.rules, full) != NULL &&
+		    strlen(full) < sizeof(d->conf.rules))
+			memcpy(d->conf.rules, full, strlen(full) + 1);
+	}
 	if (pid_file != NULL)
 		snprintf(d->conf.pid_file, sizeof(d->conf.pid_file), "%s",
 		         pid_file);
@@ -987,6 +1033,8 @@ main(int argc, char **argv)
 	close_capture(d);
 	unlink(d->pid_path);
 	hk_log(LOG_INFO, "core", "stopping haka");
+	if (atomic_load(&d->failed))
+		rc = 1;
 	alert_clear_outputs();
 	smtp_cleanup();
 	fflush(stdout);
