@@ -720,7 +720,7 @@ ctl_request(const char *path, const char *request, FILE *out, char *err,
 	struct sockaddr_un sun;
 	size_t rlen = strlen(request), len;
 	char *reply = NULL, *nl;
-	int fd, ret = -1;
+	int fd, ret = -1, send_errno = 0;
 
 	if (memchr(request, '\n', rlen) != NULL || rlen + 1 > CTL_LINE_MAX) {
 		snprintf(err, errlen,
@@ -750,14 +750,23 @@ ctl_request(const char *path, const char *request, FILE *out, char *err,
 	}
 	if (ctl_send_all(fd, request, rlen) != HK_OK ||
 	    ctl_send_all(fd, "\n", 1) != HK_OK) {
-		snprintf(err, errlen, "cannot send the request to haka: %s",
-		         strerror(errno));
+		send_errno = errno;
+		/*
+		 * A server that refuses us (permission denied) answers and
+		 * closes without reading: its reply is still to be read.
+		 */
+		if (send_errno != EPIPE && send_errno != ECONNRESET)
+			goto send_failed;
+	} else
+		/* Only a request line goes this way. */
+		(void)shutdown(fd, SHUT_WR);
+	if (ctl_read_reply(fd, &reply, &len, err, errlen) != HK_OK) {
+		if (send_errno != 0)
+			goto send_failed;
 		goto done;
 	}
-	/* Only a request line goes this way; the server may ignore it. */
-	(void)shutdown(fd, SHUT_WR);
-	if (ctl_read_reply(fd, &reply, &len, err, errlen) != HK_OK)
-		goto done;
+	if (send_errno != 0 && len == 0)
+		goto send_failed;
 
 	nl = memchr(reply, '\n', len);
 	if (len == 0) {
@@ -765,8 +774,7 @@ ctl_request(const char *path, const char *request, FILE *out, char *err,
 		         "haka closed the control connection without a reply");
 	} else if (nl == NULL) {
 		snprintf(err, errlen,
-		         "malformed reply from haka (no status "
-		         "line)");
+		         "malformed reply from haka: no status line");
 	} else if (nl - reply == 2 && memcmp(reply, "OK", 2) == 0) {
 		len -= 3;
 		if (len > 0 && fwrite(nl + 1, 1, len, out) != len)
@@ -785,6 +793,10 @@ ctl_request(const char *path, const char *request, FILE *out, char *err,
 		snprintf(err, errlen, "malformed reply from haka: '%.*s'",
 		         (int)(nl - reply > 64 ? 64 : nl - reply), reply);
 	}
+	goto done;
+send_failed:
+	snprintf(err, errlen, "cannot send the request to haka: %s",
+	         strerror(send_errno));
 done:
 	free(reply);
 	close(fd);
