@@ -88,6 +88,12 @@ struct conf {
 	bool lua_allow_io;
 	bool lua_allow_debug;
 	int midstream;			/* enum midstream_policy */
+
+	/*
+	 * general.threads was given (file or --opt); when false, threads
+	 * follows the number of nfqueue queues (1 with pcap).
+	 */
+	bool threads_given;
 };
 
 /* The defaults of every key. */
