@@ -961,7 +961,8 @@ main(int argc, char **argv)
 		close_capture(d);
 		goto fail;
 	}
-	snprintf(d->ctl_path, sizeof(d->ctl_path), "%s", d->conf.ctl_socket);
+	/* Same size, NUL-terminated by the configuration. */
+	memcpy(d->ctl_path, d->conf.ctl_socket, sizeof(d->ctl_path));
 	d->ctl = ctl_server_start(d->ctl_path, d->conf.ctl_mode, &ops, err,
 	                          sizeof(err));
 	if (d->ctl == NULL) {
@@ -971,7 +972,7 @@ main(int argc, char **argv)
 		close_capture(d);
 		goto fail;
 	}
-	snprintf(d->pid_path, sizeof(d->pid_path), "%s", d->conf.pid_file);
+	memcpy(d->pid_path, d->conf.pid_file, sizeof(d->pid_path));
 	if (write_pid_file(d->pid_path) != HK_OK)
 		hk_log(LOG_WARNING, "core", "cannot write pid file %s: %m",
 		       d->pid_path);

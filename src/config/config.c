@@ -838,8 +838,8 @@ conf_apply(struct conf_ctx *x, struct conf *c, const struct conf_key *k,
            const char *v)
 {
 	char *field = (char *)c + k->off;
-	uint64_t n;
-	bool b;
+	uint64_t n = 0;
+	bool b = false;
 
 	switch (k->kind) {
 	case CK_NUM:
