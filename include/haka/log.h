@@ -35,6 +35,9 @@ const char *log_level_str(enum log_level level);
  */
 int log_set_level_spec(const char *spec, char *err, size_t errlen);
 
+/* Check a specification as log_set_level_spec does, without applying it. */
+int log_check_level_spec(const char *spec, char *err, size_t errlen);
+
 /* Set the default level (sections without their own level). */
 void log_set_default_level(enum log_level level);
 

@@ -31,4 +31,11 @@ hk_time_ns(const struct hk_time *t)
 
 #define HK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Format a message into err (errlen bytes; err may be NULL): how every
+ * function taking (char *err, size_t errlen) reports a failure.
+ */
+void hk_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -77,22 +77,6 @@ struct pcap_sink {
 	uint8_t *frame;   /* PCAP_LINK_HDR_MAX + PCAP_SINK_SNAPLEN bytes */
 };
 
-static void pcap_set_err(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Format a message into the caller's err buffer, which may be NULL. */
-static void
-pcap_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static pcap_t *
 pcap_source_open_file(const char *file, char *errbuf)
 {
@@ -134,33 +118,32 @@ pcap_source_open(char *const *files, int nfiles, char *err, size_t errlen)
 	int i;
 
 	if (files == NULL || nfiles <= 0) {
-		pcap_set_err(err, errlen, "no capture file");
+		hk_errf(err, errlen, "no capture file");
 		return NULL;
 	}
 	for (i = 0; i < nfiles; i++) {
 		if (files[i] == NULL) {
-			pcap_set_err(err, errlen, "capture file %d has no name",
-			             i);
+			hk_errf(err, errlen, "capture file %d has no name", i);
 			return NULL;
 		}
 	}
 	if ((src = calloc(1, sizeof(*src))) == NULL ||
 	    (src->files = calloc((size_t)nfiles, sizeof(char *))) == NULL) {
 		free(src);
-		pcap_set_err(err, errlen, "%s", strerror(ENOMEM));
+		hk_errf(err, errlen, "%s", strerror(ENOMEM));
 		return NULL;
 	}
 	src->nfiles = nfiles;
 	for (i = 0; i < nfiles; i++) {
 		if ((src->files[i] = strdup(files[i])) == NULL) {
 			pcap_source_free(src);
-			pcap_set_err(err, errlen, "%s", strerror(ENOMEM));
+			hk_errf(err, errlen, "%s", strerror(ENOMEM));
 			return NULL;
 		}
 	}
 	src->pcap = pcap_source_open_file(src->files[0], errbuf);
 	if (src->pcap == NULL) {
-		pcap_set_err(err, errlen, "%s: %s", files[0], errbuf);
+		hk_errf(err, errlen, "%s: %s", files[0], errbuf);
 		pcap_source_free(src);
 		return NULL;
 	}
@@ -352,7 +335,7 @@ pcap_sink_open(const char *path, int linktype, char *err, size_t errlen)
 	struct pcap_sink *sink;
 
 	if (path == NULL) {
-		pcap_set_err(err, errlen, "no output file");
+		hk_errf(err, errlen, "no output file");
 		return NULL;
 	}
 	if ((sink = calloc(1, sizeof(*sink))) == NULL ||
@@ -361,7 +344,7 @@ pcap_sink_open(const char *path, int linktype, char *err, size_t errlen)
 	        NULL) {
 		if (sink != NULL)
 			pcap_sink_free(sink);
-		pcap_set_err(err, errlen, "%s", strerror(ENOMEM));
+		hk_errf(err, errlen, "%s", strerror(ENOMEM));
 		return NULL;
 	}
 	/*
@@ -374,14 +357,12 @@ pcap_sink_open(const char *path, int linktype, char *err, size_t errlen)
 	sink->pcap = pcap_open_dead_with_tstamp_precision(
 	    linktype, PCAP_SINK_SNAPLEN, PCAP_TSTAMP_PRECISION_MICRO);
 	if (sink->pcap == NULL) {
-		pcap_set_err(err, errlen, "%s: cannot create a pcap handle",
-		             path);
+		hk_errf(err, errlen, "%s: cannot create a pcap handle", path);
 		pcap_sink_free(sink);
 		return NULL;
 	}
 	if ((sink->dumper = pcap_dump_open(sink->pcap, path)) == NULL) {
-		pcap_set_err(err, errlen, "%s: %s", path,
-		             pcap_geterr(sink->pcap));
+		hk_errf(err, errlen, "%s: %s", path, pcap_geterr(sink->pcap));
 		pcap_sink_free(sink);
 		return NULL;
 	}

@@ -19,6 +19,7 @@
 #include <yaml.h>
 
 #include <haka/conf.h>
+#include <haka/log.h>
 #include <haka/engine.h>
 #include <haka/types.h>
 
@@ -83,21 +84,6 @@ conf_fail(struct conf_ctx *x, const char *fmt, ...)
 	vsnprintf(x->msg, sizeof(x->msg), fmt, ap);
 	va_end(ap);
 	return HK_ERR;
-}
-
-static void conf_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-conf_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /*
@@ -485,21 +471,6 @@ set_iface(struct conf_ctx *x, struct conf *c, const char *v)
 	return HK_OK;
 }
 
-/* Level names accepted by log_set_level_spec() (src/core/log.c). */
-static bool
-conf_level_name(const char *s, size_t len)
-{
-	static const char *const names[] = {"fatal",   "error",  "warn",
-	                                    "warning", "info",   "debug",
-	                                    "trace",   "default"};
-
-	for (size_t i = 0; i < HK_ARRAY_SIZE(names); i++) {
-		if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
-			return true;
-	}
-	return false;
-}
-
 static void
 conf_trim(const char **s, size_t *len)
 {
@@ -519,49 +490,12 @@ conf_trim(const char **s, size_t *len)
 static int
 set_log_level(struct conf_ctx *x, struct conf *c, const char *v)
 {
-	char s[CONF_SHOW_BUF];
-	const char *p = v;
+	char msg[256];
 
 	if (*v == '\0')
 		return conf_fail(x, "missing value");
-	for (;;) {
-		const char *end = strchr(p, ',');
-		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-		const char *eq = memchr(p, '=', len);
-		const char *lvl = p, *sec = NULL;
-		size_t lvllen = len, seclen = 0;
-
-		if (eq != NULL) {
-			sec = p;
-			seclen = (size_t)(eq - p);
-			lvl = eq + 1;
-			lvllen = len - seclen - 1;
-			conf_trim(&sec, &seclen);
-		}
-		conf_trim(&lvl, &lvllen);
-		if (!conf_level_name(lvl, lvllen))
-			return conf_fail(
-			    x,
-			    "invalid logging level '%s' (fatal, error, warn, "
-			    "info, debug, trace or default)",
-			    conf_shown(s, lvl, lvllen));
-		if (sec != NULL) {
-			bool ok = seclen > 0 && seclen < 32;
-
-			for (size_t i = 0; ok && i < seclen; i++) {
-				unsigned char ch = (unsigned char)sec[i];
-
-				ok = ch > ' ' && ch < 0x7f && ch != '=';
-			}
-			if (!ok)
-				return conf_fail(x,
-				                 "invalid logging section '%s'",
-				                 conf_shown(s, sec, seclen));
-		}
-		if (end == NULL)
-			break;
-		p = end + 1;
-	}
+	if (log_check_level_spec(v, msg, sizeof(msg)) != HK_OK)
+		return conf_fail(x, "%s", msg);
 	return conf_string(x, c->log_level, sizeof(c->log_level), v, false);
 }
 
@@ -967,8 +901,8 @@ conf_yerr(struct conf_yaml *y, const yaml_node_t *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	conf_err(y->err, y->errlen, "%s:%zu:%zu: %s", y->file,
-	         n->start_mark.line + 1, n->start_mark.column + 1, msg);
+	hk_errf(y->err, y->errlen, "%s:%zu:%zu: %s", y->file,
+	        n->start_mark.line + 1, n->start_mark.column + 1, msg);
 	return HK_ERR;
 }
 
@@ -1212,7 +1146,7 @@ conf_syntax_error(struct conf_yaml *y, const yaml_parser_t *p, FILE *f)
 
 	switch (p->error) {
 	case YAML_MEMORY_ERROR:
-		conf_err(y->err, y->errlen, "%s: out of memory", y->file);
+		hk_errf(y->err, y->errlen, "%s: out of memory", y->file);
 		return;
 	case YAML_READER_ERROR:
 		conf_offset_mark(f, p->problem_offset, &line, &col);
@@ -1221,11 +1155,11 @@ conf_syntax_error(struct conf_yaml *y, const yaml_parser_t *p, FILE *f)
 		break;
 	}
 	if (p->context != NULL)
-		conf_err(y->err, y->errlen, "%s:%zu:%zu: %s (%s)", y->file,
-		         line, col, problem, p->context);
+		hk_errf(y->err, y->errlen, "%s:%zu:%zu: %s (%s)", y->file, line,
+		        col, problem, p->context);
 	else
-		conf_err(y->err, y->errlen, "%s:%zu:%zu: %s", y->file, line,
-		         col, problem);
+		hk_errf(y->err, y->errlen, "%s:%zu:%zu: %s", y->file, line, col,
+		        problem);
 }
 
 /* Read the single document of the file and apply it to c. */
@@ -1238,7 +1172,7 @@ conf_parse(struct conf_yaml *y, struct conf *c, FILE *f)
 	int rc;
 
 	if (!yaml_parser_initialize(&parser)) {
-		conf_err(y->err, y->errlen, "%s: out of memory", y->file);
+		hk_errf(y->err, y->errlen, "%s: out of memory", y->file);
 		return HK_ERR;
 	}
 	yaml_parser_set_input_file(&parser, f);
@@ -1281,7 +1215,7 @@ conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 
 	conf_defaults(c);
 	if (len >= sizeof(c->path)) {
-		conf_err(err, errlen, "%.64s...: path too long", path);
+		hk_errf(err, errlen, "%.64s...: path too long", path);
 		return HK_ERR;
 	}
 	memcpy(c->path, path, len + 1);
@@ -1296,7 +1230,7 @@ conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	y.err = err;
 	y.errlen = errlen;
 	if ((f = fopen(path, "r")) == NULL) {
-		conf_err(err, errlen, "%s: %s", path, strerror(errno));
+		hk_errf(err, errlen, "%s: %s", path, strerror(errno));
 		return HK_ERR;
 	}
 	rc = conf_parse(&y, c, f);
@@ -1400,18 +1334,18 @@ conf_set(struct conf *c, const char *opt, char *err, size_t errlen)
 
 	memset(&x, 0, sizeof(x));
 	if (len >= sizeof(buf)) {
-		conf_err(err, errlen, "--opt %.64s...: too long", opt);
+		hk_errf(err, errlen, "--opt %.64s...: too long", opt);
 		return HK_ERR;
 	}
 	memcpy(buf, opt, len + 1);
 	/* Work on a copy: a failed override leaves c as it was. */
 	if ((tmp = malloc(sizeof(*tmp))) == NULL) {
-		conf_err(err, errlen, "--opt %s: out of memory", opt);
+		hk_errf(err, errlen, "--opt %s: out of memory", opt);
 		return HK_ERR;
 	}
 	memcpy(tmp, c, sizeof(*tmp));
 	if (conf_set_opt(&x, tmp, buf) != HK_OK) {
-		conf_err(err, errlen, "--opt %s: %s", opt, x.msg);
+		hk_errf(err, errlen, "--opt %s: %s", opt, x.msg);
 		free(tmp);
 		return HK_ERR;
 	}
@@ -1427,7 +1361,7 @@ int
 conf_check(const struct conf *c, char *err, size_t errlen)
 {
 	if (c->rules[0] == '\0') {
-		conf_err(
+		hk_errf(
 		    err, errlen,
 		    "%s: general.rules is not set (the rule file is required)",
 		    c->path[0] != '\0' ? c->path : "configuration");
@@ -1435,15 +1369,14 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 	}
 	if (c->capture == CONF_CAPTURE_PCAP) {
 		if (c->nifaces == 0 && c->pcap_file[0] == '\0') {
-			conf_err(err, errlen,
-			         "%s: capture mode pcap needs capture.pcap."
-			         "interfaces or capture.pcap.file",
-			         c->path[0] != '\0' ? c->path
-			                            : "configuration");
+			hk_errf(err, errlen,
+			        "%s: capture mode pcap needs capture.pcap."
+			        "interfaces or capture.pcap.file",
+			        c->path[0] != '\0' ? c->path : "configuration");
 			return HK_ERR;
 		}
 		if (c->nifaces != 0 && c->pcap_file[0] != '\0') {
-			conf_err(
+			hk_errf(
 			    err, errlen,
 			    "%s: capture.pcap.interfaces and capture.pcap.file "
 			    "exclude each other",
@@ -1453,15 +1386,15 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		return HK_OK;
 	}
 	if (c->nqueues == 0) {
-		conf_err(err, errlen,
-		         "%s: capture mode nfqueue needs at least one queue "
-		         "(capture.nfqueue.queues)",
-		         c->path[0] != '\0' ? c->path : "configuration");
+		hk_errf(err, errlen,
+		        "%s: capture mode nfqueue needs at least one queue "
+		        "(capture.nfqueue.queues)",
+		        c->path[0] != '\0' ? c->path : "configuration");
 		return HK_ERR;
 	}
 	/* One worker reads one queue (haka/nfq.h): more would sit idle. */
 	if (c->threads > c->nqueues) {
-		conf_err(
+		hk_errf(
 		    err, errlen,
 		    "%s: general.threads (%u) is more than the nfqueue queues "
 		    "(%u): one worker reads one queue",

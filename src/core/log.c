@@ -135,8 +135,22 @@ log_set_err(char *err, size_t errlen, const char *what, const char *s,
  * override, so the section follows the default again). The whole spec is
  * applied to a copy first so that an error changes nothing.
  */
+static int log_spec(const char *spec, char *err, size_t errlen, bool apply);
+
 int
 log_set_level_spec(const char *spec, char *err, size_t errlen)
+{
+	return log_spec(spec, err, errlen, true);
+}
+
+int
+log_check_level_spec(const char *spec, char *err, size_t errlen)
+{
+	return log_spec(spec, err, errlen, false);
+}
+
+static int
+log_spec(const char *spec, char *err, size_t errlen, bool apply)
 {
 	struct log_section tab[LOG_SECTIONS_MAX];
 	int n = log_nsections;
@@ -207,6 +221,8 @@ log_set_level_spec(const char *spec, char *err, size_t errlen)
 		p = end + 1;
 	}
 
+	if (!apply)
+		return HK_OK;
 	/*
 	 * Shrink the count before rewriting entries and grow it after, so
 	 * that a racing reader sees only complete entries.

@@ -737,15 +737,12 @@ test_errors_values(void)
 	FAIL_IF_NOT(load_fails("alerts:\n  - path: ''\n",
 	                       "2:11: alerts[0].path: missing value"));
 	FAIL_IF_NOT(load_fails("log:\n  level: loud\n",
-	                       "2:10: log.level: invalid logging level 'loud' "
-	                       "(fatal, error, warn, info, debug, trace or "
-	                       "default)"));
+	                       "2:10: log.level: invalid logging level: loud"));
 	FAIL_IF_NOT(load_fails("log:\n  level: info,tcp=verbose\n",
-	                       "2:10: log.level: invalid logging level "
-	                       "'verbose' (fatal, error, warn, info, debug, "
-	                       "trace or default)"));
+	                       "2:10: log.level: invalid logging level: "
+	                       "verbose"));
 	FAIL_IF_NOT(load_fails("log:\n  level: info,=debug\n",
-	                       "2:10: log.level: invalid logging section ''"));
+	                       "2:10: log.level: invalid logging section: "));
 	FAIL_IF_NOT(load_fails("log:\n  output: ''\n",
 	                       "2:11: log.output: missing value"));
 	/* Names: nothing that iptables or a shell could take for an option. */
@@ -1075,11 +1072,9 @@ test_set_errors(void)
 	FAIL_IF_NOT(set_fails(&c, "capture:mode=",
 	                      "--opt capture:mode=: invalid value '' (nfqueue "
 	                      "or pcap)"));
-	FAIL_IF_NOT(
-	    set_fails(&c, "log:level=chatty",
-	              "--opt log:level=chatty: invalid logging level "
-	              "'chatty' (fatal, error, warn, info, debug, trace "
-	              "or default)"));
+	FAIL_IF_NOT(set_fails(&c, "log:level=chatty",
+	                      "--opt log:level=chatty: invalid logging level: "
+	                      "chatty"));
 	FAIL_IF_NOT(
 	    set_fails(&c, "log:output=", "--opt log:output=: missing value"));
 	FAIL_IF_NOT(set_fails(&c, "log:colour=yes",
