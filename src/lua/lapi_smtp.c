@@ -161,6 +161,8 @@ hook_content(void *arg, struct flow *f, const uint8_t *p, size_t len, bool last)
 	struct content_args a = {f, p, len};
 	int top = lua_gettop(L), i, n;
 
+	if (!lvm_has_rules(vm, EV_SMTP_MAIL_CONTENT))
+		return;
 	if (len > 0)
 		lvm_dispatch(vm, EV_SMTP_MAIL_CONTENT, push_content, &a, 2,
 		             NULL, f);

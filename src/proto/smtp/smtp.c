@@ -422,7 +422,7 @@ enum {
 static void
 content_flush(struct smtp *s, bool last)
 {
-	if (s->hooks.content != NULL && (s->buflen > 0 || last))
+	if (s->content && s->hooks.content != NULL && (s->buflen > 0 || last))
 		s->hooks.content(s->hooks.arg, s->flow, s->buf, s->buflen,
 		                 last);
 	s->buflen = 0;
