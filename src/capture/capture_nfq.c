@@ -12,7 +12,6 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +60,7 @@ struct nfq_source {
 	struct nfq_stats stats;
 	uint64_t last_id; /* pkt->id of the last packet made */
 	uint64_t nomem;   /* packets given a verdict unseen (no memory) */
+	uint64_t unseen;  /* ... (received while opening or closing) */
 
 	/* Set for the duration of one nfq_source_read call. */
 	void (*cb)(void *arg, struct packet *pkt);
@@ -77,22 +77,6 @@ struct raw_injector {
 	uint64_t sent, errors;
 	int64_t error_logged;
 };
-
-static void nfq_set_err(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Format a message into the caller's err buffer, which may be NULL. */
-static void
-nfq_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * Whether a rate-limited warning may be printed now: true at most once per
@@ -171,6 +155,16 @@ nfq_on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg,
 	if (nfq_get_skbinfo(nfa) & NFQA_SKB_GSO)
 		s->stats.gso++;
 
+	if (s->cb == NULL) {
+		/*
+		 * libnfnetlink also dispatches the packets it meets while it
+		 * waits for the answer to a configuration message (in open
+		 * and close): nobody can inspect them.
+		 */
+		s->unseen++;
+		(void)nfq_verdict_id(s, id, s->conf.fail_open);
+		return 0;
+	}
 	if ((pkt = packet_new(len)) == NULL) {
 		s->nomem++;
 		if (nfq_log_due(&s->nomem_logged))
@@ -239,16 +233,16 @@ nfq_source_open(const struct nfq_conf *c, char *err, size_t errlen)
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->buf = malloc(NFQ_BUFSZ)) == NULL) {
 		free(s);
-		nfq_set_err(err, errlen, "NFQUEUE %u: %s", c->queue,
-		            strerror(ENOMEM));
+		hk_errf(err, errlen, "NFQUEUE %u: %s", c->queue,
+		        strerror(ENOMEM));
 		return NULL;
 	}
 	s->conf = *c;
 	s->fd = -1;
 	if ((s->h = nfq_open()) == NULL) {
-		nfq_set_err(err, errlen,
-		            "cannot open NFQUEUE %u: netlink socket: %s",
-		            c->queue, strerror(errno));
+		hk_errf(err, errlen,
+		        "cannot open NFQUEUE %u: netlink socket: %s", c->queue,
+		        strerror(errno));
 		goto fail;
 	}
 	/*
@@ -262,33 +256,34 @@ nfq_source_open(const struct nfq_conf *c, char *err, size_t errlen)
 	errno = 0;
 	if ((s->qh = nfq_create_queue(s->h, c->queue, nfq_on_packet, s)) ==
 	    NULL) {
-		nfq_set_err(err, errlen, "cannot bind NFQUEUE %u: %s%s",
-		            c->queue, errno != 0 ? strerror(errno) : "failed",
-		            errno == EPERM
-		                ? " (CAP_NET_ADMIN needed)"
-		                : " (already bound by another process?)");
+		hk_errf(err, errlen, "cannot bind NFQUEUE %u: %s%s", c->queue,
+		        errno != 0 ? strerror(errno) : "failed",
+		        /* The kernel answers EPERM to both. */
+		        errno == EPERM
+		            ? " (already bound by another process? "
+		              "CAP_NET_ADMIN missing?)"
+		            : " (already bound by another process?)");
 		goto fail;
 	}
 	if (nfq_set_mode(s->qh, NFQNL_COPY_PACKET, NFQ_COPY_RANGE) < 0) {
-		nfq_set_err(err, errlen,
-		            "cannot set copy mode of NFQUEUE %u: %s", c->queue,
-		            strerror(errno));
+		hk_errf(err, errlen, "cannot set copy mode of NFQUEUE %u: %s",
+		        c->queue, strerror(errno));
 		goto fail;
 	}
 	if (c->maxlen != 0 && nfq_set_queue_maxlen(s->qh, c->maxlen) < 0) {
-		nfq_set_err(err, errlen,
-		            "cannot set the length of NFQUEUE %u to %" PRIu32
-		            ": %s",
-		            c->queue, c->maxlen, strerror(errno));
+		hk_errf(err, errlen,
+		        "cannot set the length of NFQUEUE %u to %" PRIu32
+		        ": %s",
+		        c->queue, c->maxlen, strerror(errno));
 		goto fail;
 	}
 	mask = NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN;
 	flags = NFQA_CFG_F_GSO | (c->fail_open ? NFQA_CFG_F_FAIL_OPEN : 0);
 	if (nfq_set_queue_flags(s->qh, mask, flags) < 0) {
-		nfq_set_err(err, errlen,
-		            "cannot set the flags of NFQUEUE %u (GSO%s): %s",
-		            c->queue, c->fail_open ? ", fail-open" : "",
-		            strerror(errno));
+		hk_errf(err, errlen,
+		        "cannot set the flags of NFQUEUE %u (GSO%s): %s",
+		        c->queue, c->fail_open ? ", fail-open" : "",
+		        strerror(errno));
 		goto fail;
 	}
 	s->fd = nfq_fd(s->h);
@@ -305,15 +300,15 @@ nfq_source_open(const struct nfq_conf *c, char *err, size_t errlen)
 	/* Off is the default; make sure losses are reported (ENOBUFS). */
 	if (setsockopt(s->fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &off,
 	               sizeof(off)) < 0) {
-		nfq_set_err(err, errlen,
-		            "NFQUEUE %u: cannot clear NETLINK_NO_ENOBUFS: %s",
-		            c->queue, strerror(errno));
+		hk_errf(err, errlen,
+		        "NFQUEUE %u: cannot clear NETLINK_NO_ENOBUFS: %s",
+		        c->queue, strerror(errno));
 		goto fail;
 	}
 	if ((fl = fcntl(s->fd, F_GETFL)) < 0 ||
 	    fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		nfq_set_err(err, errlen, "NFQUEUE %u: non-blocking mode: %s",
-		            c->queue, strerror(errno));
+		hk_errf(err, errlen, "NFQUEUE %u: non-blocking mode: %s",
+		        c->queue, strerror(errno));
 		goto fail;
 	}
 	hk_log(LOG_DEBUG, NFQ_LOG_SECTION,
@@ -437,6 +432,12 @@ nfq_source_close(struct nfq_source *s)
 		       "(out of memory)",
 		       s->conf.queue, s->nomem,
 		       s->conf.fail_open ? "accepted" : "dropped");
+	if (s->unseen != 0)
+		hk_log(LOG_INFO, NFQ_LOG_SECTION,
+		       "NFQUEUE %u: %" PRIu64 " packets received while binding "
+		       "or unbinding were %s uninspected",
+		       s->conf.queue, s->unseen,
+		       s->conf.fail_open ? "accepted" : "dropped");
 	nfq_source_free(s);
 }
 
@@ -453,25 +454,24 @@ raw_injector_open(uint32_t mark, char *err, size_t errlen)
 	int on = 1;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		nfq_set_err(err, errlen, "raw socket: %s", strerror(ENOMEM));
+		hk_errf(err, errlen, "raw socket: %s", strerror(ENOMEM));
 		return NULL;
 	}
 	r->mark = mark;
 	if ((r->fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW)) <
 	    0) {
-		nfq_set_err(err, errlen, "raw socket: %s", strerror(errno));
+		hk_errf(err, errlen, "raw socket: %s", strerror(errno));
 		free(r);
 		return NULL;
 	}
 	if (setsockopt(r->fd, IPPROTO_IP, IP_HDRINCL, &on, sizeof(on)) < 0) {
-		nfq_set_err(err, errlen, "raw socket: IP_HDRINCL: %s",
-		            strerror(errno));
+		hk_errf(err, errlen, "raw socket: IP_HDRINCL: %s",
+		        strerror(errno));
 		goto fail;
 	}
 	if (setsockopt(r->fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0) {
-		nfq_set_err(err, errlen,
-		            "raw socket: SO_MARK 0x%" PRIx32 ": %s", mark,
-		            strerror(errno));
+		hk_errf(err, errlen, "raw socket: SO_MARK 0x%" PRIx32 ": %s",
+		        mark, strerror(errno));
 		goto fail;
 	}
 	return r;
@@ -581,11 +581,11 @@ nfq_run(char *const argv[], char *out, size_t outlen, int *status)
 
 	out[0] = '\0';
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		nfq_set_err(out, outlen, "pipe: %s", strerror(errno));
+		hk_errf(out, outlen, "pipe: %s", strerror(errno));
 		return HK_ERR;
 	}
 	if ((rc = posix_spawn_file_actions_init(&fa)) != 0) {
-		nfq_set_err(out, outlen, "spawn: %s", strerror(rc));
+		hk_errf(out, outlen, "spawn: %s", strerror(rc));
 		goto fail_pipe;
 	}
 	/* dup2 clears close-on-exec on fd 2 only; both pipe ends close. */
@@ -595,8 +595,8 @@ nfq_run(char *const argv[], char *out, size_t outlen, int *status)
 	                                           O_WRONLY, 0)) != 0 ||
 	    (rc = posix_spawn_file_actions_adddup2(&fa, pfd[1], 2)) != 0 ||
 	    (rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ)) != 0) {
-		nfq_set_err(out, outlen, "cannot run %s: %s", argv[0],
-		            strerror(rc));
+		hk_errf(out, outlen, "cannot run %s: %s", argv[0],
+		        strerror(rc));
 		if (posix_spawn_file_actions_destroy(&fa) != 0)
 			hk_log(LOG_DEBUG, NFQ_LOG_SECTION, "spawn: destroy");
 		goto fail_pipe;
@@ -625,8 +625,8 @@ nfq_run(char *const argv[], char *out, size_t outlen, int *status)
 	while ((rc = (int)waitpid(pid, &wst, 0)) < 0 && errno == EINTR)
 		;
 	if (rc < 0) {
-		nfq_set_err(out, outlen, "waiting for %s: %s", argv[0],
-		            strerror(errno));
+		hk_errf(out, outlen, "waiting for %s: %s", argv[0],
+		        strerror(errno));
 		return HK_ERR;
 	}
 	*status = WIFEXITED(wst) ? WEXITSTATUS(wst) : -1;
@@ -682,7 +682,7 @@ nfq_iptables_rule(bool install, const char *chain, const char *qopt,
 
 	if (snprintf(portstr, sizeof(portstr), "%u", port) < 0 ||
 	    snprintf(markstr, sizeof(markstr), "0x%" PRIx32, mark) < 0) {
-		nfq_set_err(err, errlen, "iptables: formatting failed");
+		hk_errf(err, errlen, "iptables: formatting failed");
 		return HK_ERR;
 	}
 	argv[argc++] = "iptables";
@@ -714,7 +714,7 @@ nfq_iptables_rule(bool install, const char *chain, const char *qopt,
 	argv[argc] = NULL;
 
 	if (nfq_run(argv, msg, sizeof(msg), &status) < 0) {
-		nfq_set_err(err, errlen, "%s", msg);
+		hk_errf(err, errlen, "%s", msg);
 		return HK_ERR;
 	}
 	if (status == 0)
@@ -723,10 +723,10 @@ nfq_iptables_rule(bool install, const char *chain, const char *qopt,
 		return HK_OK;
 	nfq_join(argv, cmd, sizeof(cmd));
 	if (status < 0)
-		nfq_set_err(err, errlen, "%s: killed by a signal", cmd);
+		hk_errf(err, errlen, "%s: killed by a signal", cmd);
 	else
-		nfq_set_err(err, errlen, "%s: exit %d: %s", cmd, status,
-		            msg[0] != '\0' ? msg : "no message");
+		hk_errf(err, errlen, "%s: exit %d: %s", cmd, status,
+		        msg[0] != '\0' ? msg : "no message");
 	return HK_ERR;
 }
 
@@ -749,24 +749,24 @@ nfq_iptables(bool install, const char *chain, const uint16_t *queues,
 
 	if (chain == NULL || chain[0] == '\0' || chain[0] == '-' ||
 	    strlen(chain) > 28) {
-		nfq_set_err(err, errlen, "iptables: bad chain name");
+		hk_errf(err, errlen, "iptables: bad chain name");
 		return HK_ERR;
 	}
 	for (p = chain; *p != '\0'; p++) {
 		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
 		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) {
-			nfq_set_err(err, errlen, "iptables: bad chain name %s",
-			            chain);
+			hk_errf(err, errlen, "iptables: bad chain name %s",
+			        chain);
 			return HK_ERR;
 		}
 	}
 	if (queues == NULL || nqueues == 0) {
-		nfq_set_err(err, errlen, "iptables: no queue");
+		hk_errf(err, errlen, "iptables: no queue");
 		return HK_ERR;
 	}
 	for (i = 1; i < (int)nqueues; i++) {
 		if ((uint32_t)queues[i] != (uint32_t)queues[0] + (uint32_t)i) {
-			nfq_set_err(
+			hk_errf(
 			    err, errlen,
 			    "iptables: queues must be consecutive (%u after "
 			    "%u)",
@@ -783,7 +783,7 @@ nfq_iptables(bool install, const char *chain, const uint16_t *queues,
 		             queues[nqueues - 1]);
 	}
 	if (n < 0 || (size_t)n >= sizeof(qval)) {
-		nfq_set_err(err, errlen, "iptables: formatting failed");
+		hk_errf(err, errlen, "iptables: formatting failed");
 		return HK_ERR;
 	}
 
