@@ -25,7 +25,7 @@
 #include <linux/netfilter.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
-#define ACCEPTALL_COPY	 0xffff
+#define ACCEPTALL_COPY   0xffff
 #define ACCEPTALL_MAXLEN 4096
 #define ACCEPTALL_RCVBUF (8U << 20)
 /* One message: the packet (at most ACCEPTALL_COPY bytes) plus headers. */
@@ -43,7 +43,7 @@ on_signal(int sig)
 
 static int
 on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_data *nfa,
-    void *arg)
+          void *arg)
 {
 	struct nfqnl_msg_packet_hdr *ph;
 	unsigned char *payload;
@@ -118,9 +118,9 @@ main(int argc, char **argv)
 	qh = nfq_create_queue(h, queue, on_packet, NULL);
 	if (qh == NULL) {
 		fprintf(stderr,
-		    "nfq_acceptall: cannot bind NFQUEUE %u: %s "
-		    "(already bound by another process?)\n",
-		    queue, strerror(errno));
+		        "nfq_acceptall: cannot bind NFQUEUE %u: %s "
+		        "(already bound by another process?)\n",
+		        queue, strerror(errno));
 		nfq_close(h);
 		return 1;
 	}
@@ -134,7 +134,7 @@ main(int argc, char **argv)
 	}
 	if (nfnl_rcvbufsiz(nfq_nfnlh(h), ACCEPTALL_RCVBUF) < ACCEPTALL_RCVBUF)
 		fprintf(stderr, "nfq_acceptall: receive buffer smaller than "
-				"asked\n");
+		                "asked\n");
 	fd = nfq_fd(h);
 	while (!stop) {
 		r = recv(fd, buf, ACCEPTALL_BUFSZ, 0);
@@ -156,6 +156,6 @@ main(int argc, char **argv)
 	free(buf);
 	printf("packets %" PRIu64 " bytes %" PRIu64 " enobufs %" PRIu64
 	       " errors %" PRIu64 "\n",
-	    npackets, nbytes, nenobufs, nerrors);
+	       npackets, nbytes, nenobufs, nerrors);
 	return 0;
 }
