@@ -705,13 +705,6 @@ open_capture(struct daemon *d, char *err, size_t errlen)
 		d->nworkers = (int)c->nifaces;
 		return HK_OK;
 	}
-	if (c->install_iptables) {
-		if (nfq_iptables(true, c->iptables_chain, c->queues, c->nqueues,
-		                 c->iptables_port, c->fail_open, c->mark, err,
-		                 errlen) != HK_OK)
-			return HK_ERR;
-		d->iptables = true;
-	}
 	for (i = 0; i < c->nqueues; i++) {
 		struct nfq_conf nc = {c->queues[i], c->queue_maxlen, c->rcvbuf,
 		                      c->fail_open, c->mark};
@@ -721,6 +714,14 @@ open_capture(struct daemon *d, char *err, size_t errlen)
 			return HK_ERR;
 		hk_log(LOG_INFO, "capture", "bound to NFQUEUE %u",
 		       c->queues[i]);
+	}
+	/* The queues listen before any packet is sent to them. */
+	if (c->install_iptables) {
+		if (nfq_iptables(true, c->iptables_chain, c->queues, c->nqueues,
+		                 c->iptables_port, c->fail_open, c->mark, err,
+		                 errlen) != HK_OK)
+			return HK_ERR;
+		d->iptables = true;
 	}
 	d->nworkers = (int)c->nqueues;
 	d->raw = raw_injector_open(c->mark, err, errlen);
