@@ -1,0 +1,583 @@
+#!/bin/bash
+#
+# End-to-end tests of the haka daemon inline on NFQUEUE in front of a
+# Postfix server (issue 4, point 6):
+#
+#   e2e_haka.sh BUILD_DIR SOURCE_DIR
+#
+# BUILD_DIR holds haka and hakactl. The topology (namespaces cli, gw, srv,
+# a private Postfix instance in srv, haka in gw) is tests/e2e/topology.sh.
+# Every check prints "ok" or "FAIL" with its reason; the script ends with
+# "N passed, M failed" and exits 1 when a check failed, 77 (skipped) when
+# not root or without `ip netns`, 2 when the test bed cannot be built.
+# E2E_KEEP=1 keeps the temporary directory (logs, configurations).
+
+set -u
+
+BUILD=${1:-}
+SRC=${2:-}
+if [ -z "$BUILD" ] || [ -z "$SRC" ]; then
+	echo "usage: $0 BUILD_DIR SOURCE_DIR" >&2
+	exit 2
+fi
+BUILD=$(cd "$BUILD" && pwd) && SRC=$(cd "$SRC" && pwd) || exit 2
+HAKA=$BUILD/haka
+HAKACTL=$BUILD/hakactl
+HERE=$SRC/tests/e2e
+RAW="/usr/bin/python3 $HERE/raw_client.py"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "$0: skipped: must run as root"
+	exit 77
+fi
+if ! ip netns list >/dev/null 2>&1; then
+	echo "$0: skipped: ip netns not available"
+	exit 77
+fi
+for t in iptables ethtool postfix postconf swaks timeout /usr/bin/python3 \
+    "$HAKA" "$HAKACTL"; do
+	if ! command -v "$t" >/dev/null; then
+		echo "$0: $t not found (scripts/install-deps.sh, build haka)" >&2
+		exit 2
+	fi
+done
+
+. "$HERE/topology.sh"
+
+PASS=0
+FAIL=0
+START=$(date +%s)
+
+ok() {
+	PASS=$((PASS + 1))
+	echo "ok   $*"
+}
+
+ko() {
+	FAIL=$((FAIL + 1))
+	echo "FAIL $*"
+}
+
+# A token unique to this run and check.
+token() { echo "e2e-$E2E_SUF-$1-$RANDOM$RANDOM"; }
+
+# send_mail TOKEN FROM TO [swaks options...]: swaks from cli; output in
+# $E2E_TMP/swaks-TOKEN.out; returns swaks' status.
+send_mail() {
+	local tok=$1 from=$2 to=$3
+	shift 3
+	timeout 60 ip netns exec "$CLI" swaks --server "$SRV_IP" --port 25 \
+	    --helo client.haka.test --from "$from" --to "$to" \
+	    --header "Subject: haka e2e $tok" --body "body of $tok" \
+	    --timeout 10 "$@" >"$E2E_TMP/swaks-$tok.out" 2>&1
+}
+
+# delivered USER TOKEN [SECONDS]: the token appears in /var/mail/USER.
+delivered() {
+	local i
+	for i in $(seq $((${3:-15} * 5))); do
+		grep -qF "$2" "/var/mail/$1" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+count() { grep -cF "$1" "$2" 2>/dev/null || true; }
+
+alerts_forbidden() { count "forbidden mail domain" "$HAKA_ALERTS"; }
+
+# Postfix never saw the sender (no MAIL command reached it).
+pf_never_saw() { ! grep -qF "$1" "$PF_LOG"; }
+
+# Wait for a line in a file.
+wait_for() {
+	local i
+	for i in $(seq $((${3:-10} * 5))); do
+		grep -qF "$1" "$2" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# The rules: a copy of rules/spam_filter.lua, and the same resetting.
+RULES=
+RESET_RULES=
+make_rules() {
+	RULES=$E2E_TMP/spam_filter.lua
+	RESET_RULES=$E2E_TMP/spam_reset.lua
+	cp "$SRC/rules/spam_filter.lua" "$RULES" &&
+	sed 's/flow:drop()/flow:reset()/' "$RULES" >"$RESET_RULES" &&
+	grep -q 'flow:reset()' "$RESET_RULES"
+}
+
+# --- the checks ----------------------------------------------------------------
+
+# 1. clean mail delivered
+t_clean() {
+	local tok
+	tok=$(token clean)
+	if ! send_mail "$tok" "alice@client.haka.test" "$MAIL_USER@$MAIL_DOMAIN"; then
+		ko "1 clean mail: swaks failed: $(tail -n 3 "$E2E_TMP/swaks-$tok.out" | tr '\n' ' ')"
+	elif ! delivered "$MAIL_USER" "$tok"; then
+		ko "1 clean mail: $tok not in /var/mail/$MAIL_USER"
+	else
+		ok "1 clean mail delivered through haka"
+	fi
+}
+
+# 2. forbidden sender blocked
+t_forbidden() {
+	local tok before
+	tok=$(token forbidden)
+	before=$(alerts_forbidden)
+	if send_mail "$tok" "x@suspicious.org" "$MAIL_USER@$MAIL_DOMAIN" \
+	    --timeout 5; then
+		ko "2 forbidden sender: swaks succeeded"
+		return
+	fi
+	sleep 1
+	if grep -qF "$tok" "/var/mail/$MAIL_USER" 2>/dev/null; then
+		ko "2 forbidden sender: the mail was delivered"
+	elif ! pf_never_saw "suspicious.org"; then
+		ko "2 forbidden sender: Postfix saw the sender: $(grep -F suspicious.org "$PF_LOG" | head -n 1)"
+	elif grep -A1 -e '-> MAIL FROM' "$E2E_TMP/swaks-$tok.out" | grep -q '<- *250'; then
+		ko "2 forbidden sender: unexpected dialogue: $(tail -n 4 "$E2E_TMP/swaks-$tok.out" | tr '\n' ' ')"
+	elif [ "$(alerts_forbidden)" -le "$before" ]; then
+		ko "2 forbidden sender: no 'forbidden mail domain' alert in $HAKA_ALERTS"
+	else
+		ok "2 forbidden sender blocked (MAIL dropped, alert raised)"
+	fi
+}
+
+# 3. the sender split across two TCP segments. The pause (50 ms, with
+# TCP_NODELAY: two segments) stays under the client's minimum RTO (200 ms):
+# haka holds the first half unacknowledged, and once the client's
+# retransmission timer fires TCP sends nothing new (see t_split_slow).
+t_split() {
+	local before out rc
+	before=$(alerts_forbidden)
+	out=$E2E_TMP/raw-split.out
+	ip netns exec "$CLI" $RAW --timeout 5 --pause 0.05 "$SRV_IP" 25 \
+	    '<' '>EHLO client.haka.test\r\n' '<' \
+	    '>MAIL FROM:<x@suspi' '>cious.org>\r\n' '<' >"$out" 2>&1
+	rc=$?
+	sleep 1
+	if ! grep -q '^recv: 250 ' "$out"; then
+		ko "3 split sender: EHLO failed: $(tr '\n' ' ' <"$out")"
+	elif [ $rc = 0 ]; then
+		ko "3 split sender: Postfix answered the MAIL command: $(tail -n 2 "$out" | tr '\n' ' ')"
+	elif ! pf_never_saw "suspicious.org"; then
+		ko "3 split sender: Postfix saw the sender: $(grep -F suspicious.org "$PF_LOG" | head -n 1)"
+	elif [ "$(alerts_forbidden)" -le "$before" ]; then
+		ko "3 split sender: no 'forbidden mail domain' alert"
+	else
+		ok "3 sender split across two segments blocked ($(tail -n 1 "$out"))"
+	fi
+}
+
+# Known bugs: reported as "xfail" (not counted) unless E2E_STRICT=1, and
+# as "XPASS" once fixed (then drop the xfail).
+XFAIL=0
+xfail() {
+	if [ -n "${E2E_STRICT:-}" ]; then
+		ko "$*"
+	else
+		XFAIL=$((XFAIL + 1))
+		echo "xfail $*"
+	fi
+}
+xpass() { echo "XPASS $* (known bug fixed? make it a plain check)"; }
+
+# 3b. a legitimate sender split by a slow client (pause 1 s, over the
+# client's RTO): haka holds the first half, unacknowledged; the client
+# retransmits it, and in loss recovery (cwnd 1) TCP never sends the second
+# half: the session stalls instead of going on. Then (3c) haka is stopped
+# while the client still retransmits into the queue.
+t_split_slow() {
+	local out rc
+	out=$E2E_TMP/raw-split-slow.out
+	ip netns exec "$CLI" $RAW --timeout 4 --pause 1 "$SRV_IP" 25 \
+	    '<' '>EHLO client.haka.test\r\n' '<' \
+	    '>MAIL FROM:<carol@client.ha' '>ka.test>\r\n' '<' \
+	    '>QUIT\r\n' '<' >"$out" 2>&1
+	rc=$?
+	if [ $rc = 0 ] && grep -q '^recv: 250 2.1.0' "$out"; then
+		xpass "3b legitimate sender split by a 1 s pause accepted"
+	else
+		xfail "3b legitimate sender split by a 1 s pause: the session stalls ($(tail -n 1 "$out")): haka holds the first half unacknowledged, TCP in loss recovery never sends the second"
+	fi
+}
+
+# 3c. SIGTERM while packets keep arriving on the queue (a client
+# retransmitting a held segment): haka must exit 0 and remove its rules.
+t_stop_busy() {
+	local conf=$E2E_TMP/haka-busy.conf rpid
+	topo_haka_conf "$conf" "$RULES" open auto
+	if ! topo_haka_start "$conf"; then
+		ko "3c stop under traffic: haka did not start"
+		return
+	fi
+	ip netns exec "$CLI" $RAW --timeout 8 --pause 0.5 "$SRV_IP" 25 \
+	    '<' '>EHLO client.haka.test\r\n' '<' \
+	    '>MAIL FROM:<carol@client.ha' '>ka.test>\r\n' '<' \
+	    >"$E2E_TMP/raw-busy.out" 2>&1 &
+	rpid=$!
+	sleep 3
+	topo_haka_stop
+	wait "$rpid"
+	if [ "$HAKA_RC" = 0 ] && ! in_gw iptables -S FORWARD | grep -q NFQUEUE; then
+		xpass "3c SIGTERM while a client retransmits: exit 0, rules removed"
+	else
+		xfail "3c SIGTERM while a client retransmits: haka exited $HAKA_RC$(grep -q Segmentation "$HAKA_OUT" && echo ' (SIGSEGV)'), rules $(in_gw iptables -S FORWARD | grep -q NFQUEUE && echo left || echo removed): capture_nfq.c:205 calls s->cb NULL from nfq_destroy_queue"
+	fi
+	gw_flush
+}
+
+# After a haka that did not stop cleanly: no rule of it may stay.
+gw_flush() { in_gw iptables -F FORWARD; }
+
+# 5. pipelining, two recipients, 300 kB attachment
+t_pipeline() {
+	local tok att sum u bad=
+	tok=$(token pipeline)
+	att=$E2E_TMP/attachment.bin
+	head -c 307200 /dev/urandom >"$att"
+	sum=$(sha256sum "$att" | cut -d' ' -f1)
+	if ! send_mail "$tok" "bob@client.haka.test" \
+	    "$MAIL_USER@$MAIL_DOMAIN,$MAIL_USER2@$MAIL_DOMAIN" \
+	    --pipeline --attach-type application/octet-stream \
+	    --attach-name attachment.bin --attach "@$att"; then
+		ko "5 pipelined mail: swaks failed: $(tail -n 3 "$E2E_TMP/swaks-$tok.out" | tr '\n' ' ')"
+		return
+	fi
+	if ! grep -q 'PIPELINING' "$E2E_TMP/swaks-$tok.out"; then
+		ko "5 pipelined mail: the server did not offer PIPELINING"
+		return
+	fi
+	for u in "$MAIL_USER" "$MAIL_USER2"; do
+		if ! delivered "$u" "$tok" 30; then
+			bad="$bad $u: not delivered;"
+			continue
+		fi
+		sleep 0.5
+		got=$(/usr/bin/python3 - "/var/mail/$u" "$tok" <<'EOF'
+import hashlib, mailbox, sys
+found = None
+for msg in mailbox.mbox(sys.argv[1]):
+    if sys.argv[2] in (msg.get('Subject') or ''):
+        found = msg
+if found is None:
+    print('no-message')
+    sys.exit(0)
+for part in found.walk():
+    if part.get_filename() == 'attachment.bin':
+        print(hashlib.sha256(part.get_payload(decode=True)).hexdigest())
+        sys.exit(0)
+print('no-attachment')
+EOF
+)
+		[ "$got" = "$sum" ] || bad="$bad $u: attachment $got, expected $sum;"
+	done
+	if [ -n "$bad" ]; then
+		ko "5 pipelined mail:$bad"
+	else
+		ok "5 pipelined mail, 2 recipients, 300 kB attachment intact (sha256 $sum)"
+	fi
+}
+
+# 4. a resetting rule
+t_reset() {
+	local out rc
+	out=$E2E_TMP/raw-reset.out
+	local lost_before
+	lost_before=$(count "lost connection" "$PF_LOG")
+	ip netns exec "$CLI" $RAW --timeout 5 "$SRV_IP" 25 \
+	    '<' '>EHLO client.haka.test\r\n' '<' \
+	    '>MAIL FROM:<x@suspicious.org>\r\n' '<' >"$out" 2>&1
+	rc=$?
+	local i
+	for i in $(seq 50); do
+		[ "$(count "lost connection" "$PF_LOG")" -gt "$lost_before" ] && break
+		sleep 0.2
+	done
+	if [ $rc != 4 ] && [ $rc != 5 ]; then
+		ko "4 reset: the client saw $(tail -n 1 "$out"), expected RESET or EOF: $(tr '\n' ' ' <"$out")"
+	elif [ "$(count "lost connection" "$PF_LOG")" -le "$lost_before" ]; then
+		ko "4 reset: Postfix did not log 'lost connection'"
+	elif ! pf_never_saw "suspicious.org"; then
+		ko "4 reset: Postfix saw the sender"
+	else
+		ok "4 reset: client saw $(tail -n 1 "$out" | cut -d' ' -f2), Postfix: $(grep -F 'lost connection' "$PF_LOG" | tail -n 1 | sed 's/.*\(lost connection.*\)/\1/')"
+	fi
+}
+
+# 6. fail open and fail closed with rules that stay (iptables: manual)
+gw_rules() {
+	local op=$1 bypass=$2 dir
+	for dir in --dport --sport; do
+		in_gw iptables "$op" FORWARD -p tcp $dir 25 -m mark ! --mark 0xffff \
+		    -j NFQUEUE --queue-num 0 $bypass || return 1
+	done
+}
+
+t_fail_open() {
+	local tok conf=$E2E_TMP/haka-manual-open.conf
+	topo_haka_conf "$conf" "$RULES" open manual
+	if ! gw_rules -A --queue-bypass; then
+		ko "6 fail open: cannot install the iptables rules"
+		return
+	fi
+	if ! topo_haka_start "$conf"; then
+		ko "6 fail open: haka did not start"
+		gw_rules -D --queue-bypass
+		return
+	fi
+	tok=$(token open-running)
+	if ! send_mail "$tok" "carol@client.haka.test" "$MAIL_USER@$MAIL_DOMAIN" ||
+	    ! delivered "$MAIL_USER" "$tok"; then
+		ko "6 fail open: a mail through the running haka was not delivered"
+	fi
+	topo_haka_stop
+	if [ "$HAKA_RC" != 0 ]; then
+		ko "6 fail open: haka exited $HAKA_RC on SIGTERM"
+	fi
+	if ! in_gw iptables -S FORWARD | grep -q 'queue-bypass'; then
+		ko "6 fail open: the manual rules are gone"
+	fi
+	tok=$(token open-stopped)
+	if ! send_mail "$tok" "carol@client.haka.test" "$MAIL_USER@$MAIL_DOMAIN"; then
+		ko "6 fail open: haka stopped, swaks failed: $(tail -n 3 "$E2E_TMP/swaks-$tok.out" | tr '\n' ' ')"
+	elif ! delivered "$MAIL_USER" "$tok"; then
+		ko "6 fail open: haka stopped, the mail was not delivered"
+	else
+		ok "6 fail open: haka stopped (rules with --queue-bypass kept), mail delivered"
+	fi
+	gw_rules -D --queue-bypass
+}
+
+t_fail_closed() {
+	local tok conf=$E2E_TMP/haka-manual-closed.conf out
+	topo_haka_conf "$conf" "$RULES" closed manual
+	if ! gw_rules -A ""; then
+		ko "6 fail closed: cannot install the iptables rules"
+		return
+	fi
+	if ! topo_haka_start "$conf"; then
+		ko "6 fail closed: haka did not start"
+		gw_rules -D ""
+		return
+	fi
+	tok=$(token closed-running)
+	if ! send_mail "$tok" "dave@client.haka.test" "$MAIL_USER@$MAIL_DOMAIN" ||
+	    ! delivered "$MAIL_USER" "$tok"; then
+		ko "6 fail closed: a mail through the running haka was not delivered"
+	fi
+	topo_haka_stop
+	[ "$HAKA_RC" = 0 ] || ko "6 fail closed: haka exited $HAKA_RC on SIGTERM"
+	tok=$(token closed-stopped)
+	out=$E2E_TMP/swaks-$tok.out
+	if send_mail "$tok" "dave@client.haka.test" "$MAIL_USER@$MAIL_DOMAIN" \
+	    --timeout 5; then
+		ko "6 fail closed: haka stopped, swaks succeeded"
+	elif grep -q '^<- *220' "$out"; then
+		ko "6 fail closed: haka stopped, the server answered: $(grep '^<-' "$out" | head -n 1)"
+	elif delivered "$MAIL_USER" "$tok" 2; then
+		ko "6 fail closed: haka stopped, the mail was delivered"
+	else
+		ok "6 fail closed: haka stopped, the connection fails ($(grep -m1 -iE 'timed? ?out|error|refused' "$out" | tr -s ' ' | cut -c1-60))"
+	fi
+	gw_rules -D ""
+}
+
+# 7. hakactl and SIGHUP with a broken rule file
+t_hakactl() {
+	local conf=$E2E_TMP/haka-ctl.conf rules=$E2E_TMP/ctl_rules.lua
+	local tok out packets before kept_before
+	cp "$RULES" "$rules"
+	topo_haka_conf "$conf" "$rules" open auto
+	if ! topo_haka_start "$conf"; then
+		ko "7 hakactl: haka did not start"
+		return
+	fi
+	tok=$(token ctl)
+	send_mail "$tok" "erin@client.haka.test" "$MAIL_USER@$MAIL_DOMAIN"
+	delivered "$MAIL_USER" "$tok" || ko "7 hakactl: the clean mail was not delivered"
+	out=$(hakactl_ status 2>&1)
+	packets=$(echo "$out" | awk '$1 == "packets" {print $2}')
+	if [ -n "$packets" ] && [ "$packets" -gt 0 ] &&
+	    echo "$out" | grep -q '^capture nfqueue'; then
+		ok "7 hakactl status: packets $packets"
+	else
+		ko "7 hakactl status: $(echo "$out" | tr '\n' ' ')"
+	fi
+	out=$(hakactl_ stats 2>&1)
+	if [ $? = 0 ] && echo "$out" | grep -q '^anomaly\.' &&
+	    echo "$out" | grep -q '^queue_received [1-9]'; then
+		ok "7 hakactl stats: $(echo "$out" | grep -c '^anomaly\.') anomaly lines"
+	else
+		ko "7 hakactl stats: $(echo "$out" | head -n 5 | tr '\n' ' ')"
+	fi
+	out=$(hakactl_ reload 2>&1)
+	if [ $? = 0 ] && echo "$out" | grep -q '^reloading' &&
+	    wait_for "rules reloaded" "$HAKA_LOG" 5; then
+		ok "7 hakactl reload: $out"
+	else
+		ko "7 hakactl reload: $out"
+	fi
+	# A broken rule file: SIGHUP keeps the old rules.
+	printf 'local smtp = require("smtp")\nhaka.rule{\n  hook = smtp.events.command,\n  eval = function (flow, command\n}\n' >"$rules"
+	kept_before=$(count "keeping the old rules" "$HAKA_LOG")
+	kill -HUP "$HAKA_PID"
+	local i
+	for i in $(seq 50); do
+		[ "$(count "keeping the old rules" "$HAKA_LOG")" -gt "$kept_before" ] && break
+		sleep 0.1
+	done
+	if [ "$(count "keeping the old rules" "$HAKA_LOG")" -le "$kept_before" ]; then
+		ko "7 SIGHUP with a broken rule file: the log does not say it kept the old rules: $(tail -n 3 "$HAKA_LOG" | tr '\n' ' ')"
+	elif ! kill -0 "$HAKA_PID" 2>/dev/null; then
+		ko "7 SIGHUP with a broken rule file: haka exited"
+	else
+		before=$(alerts_forbidden)
+		tok=$(token ctl-forbidden)
+		if send_mail "$tok" "x@suspicious.org" "$MAIL_USER@$MAIL_DOMAIN" --timeout 5; then
+			ko "7 SIGHUP with a broken rule file: a mail from suspicious.org passed"
+		elif ! pf_never_saw "suspicious.org"; then
+			ko "7 SIGHUP with a broken rule file: Postfix saw suspicious.org"
+		elif [ "$(alerts_forbidden)" -le "$before" ]; then
+			ko "7 SIGHUP with a broken rule file: no alert"
+		else
+			ok "7 SIGHUP with a broken rule file: old rules kept ($(grep -F 'keeping the old rules' "$HAKA_LOG" | tail -n 1 | sed 's/.*has an error, //')), suspicious.org still blocked"
+		fi
+	fi
+	# hakactl reload with the broken file: an error, old rules kept.
+	out=$(hakactl_ reload 2>&1)
+	if [ $? = 1 ] && echo "$out" | grep -q 'old rules keep running'; then
+		ok "7 hakactl reload with a broken rule file refused"
+	else
+		ko "7 hakactl reload with a broken rule file: $out"
+	fi
+	out=$(hakactl_ stop 2>&1)
+	if [ $? != 0 ] || ! echo "$out" | grep -q stopping; then
+		ko "7 hakactl stop: $out"
+		topo_haka_stop
+	elif ! topo_haka_wait 10; then
+		ko "7 hakactl stop: haka still running after 10 s"
+		topo_haka_stop
+	elif [ "$HAKA_RC" != 0 ]; then
+		ko "7 hakactl stop: haka exited $HAKA_RC"
+	elif in_gw iptables -S FORWARD | grep -q NFQUEUE; then
+		ko "7 hakactl stop: the iptables rules were not removed"
+	else
+		ok "7 hakactl stop: haka exited 0, its rules removed"
+	fi
+}
+
+# 8. a bad haka.conf, a rule file with a syntax error
+t_bad_start() {
+	local conf=$E2E_TMP/haka-bad.conf bad=$E2E_TMP/bad_rules.lua good=$E2E_TMP/haka-good.conf
+	local out rc line
+	topo_haka_conf "$conf" "$RULES" open auto
+	line=$(grep -n '^  pid_file:' "$conf" | cut -d: -f1)
+	sed -i "${line}a\\  no_such_key: 1" "$conf"
+	line=$((line + 1))
+	out=$(timeout 20 ip netns exec "$GW" "$HAKA" -c "$conf" --no-daemon \
+	    --pid-file "$E2E_TMP/bad.pid" --ctl-file "$E2E_TMP/bad.sock" 2>&1)
+	rc=$?
+	if [ $rc = 0 ] || [ $rc = 124 ]; then
+		ko "8 bad haka.conf: haka exited $rc"
+	elif ! echo "$out" | grep -qF "$conf:$line:"; then
+		ko "8 bad haka.conf: exit $rc, message without $conf:$line: $out"
+	else
+		ok "8 bad haka.conf: exit $rc, $(echo "$out" | head -n 1)"
+	fi
+	printf -- '-- broken\nlocal smtp = require("smtp")\nhaka.rule{ hook = smtp.events.command,\n  eval = function (flow, command) if then end\n}\n' >"$bad"
+	topo_haka_conf "$good" "$bad" open auto
+	out=$(timeout 20 ip netns exec "$GW" "$HAKA" -c "$good" --no-daemon \
+	    --pid-file "$E2E_TMP/bad.pid" --ctl-file "$E2E_TMP/bad.sock" 2>&1)
+	rc=$?
+	if [ $rc = 0 ] || [ $rc = 124 ]; then
+		ko "8 rule file with a syntax error: haka exited $rc"
+	elif ! echo "$out" | grep -qF "$bad:4:"; then
+		ko "8 rule file with a syntax error: exit $rc, message without $bad:4: $out"
+	else
+		ok "8 rule file with a syntax error: exit $rc, $(echo "$out" | grep -F "$bad:4:" | head -n 1)"
+	fi
+	if in_gw iptables -S FORWARD | grep -q NFQUEUE; then
+		ko "8 a failed start left iptables rules"
+	fi
+}
+
+# --- main ------------------------------------------------------------------------
+
+topo_setup || exit 2
+make_rules || { echo "cannot write the rule files" >&2; exit 2; }
+echo "# namespaces $CLI $GW $SRV, temporary directory $E2E_TMP"
+
+# Before haka: the test bed delivers mail.
+tok=$(token nohaka)
+if ! send_mail "$tok" "alice@client.haka.test" "$MAIL_USER@$MAIL_DOMAIN" ||
+    ! delivered "$MAIL_USER" "$tok"; then
+	echo "the test bed does not deliver mail without haka:" >&2
+	cat "$E2E_TMP/swaks-$tok.out" >&2
+	tail -n 20 "$PF_LOG" >&2
+	exit 2
+fi
+
+# 1, 2, 3, 5: the spam filter, iptables auto, fail open.
+topo_haka_conf "$E2E_TMP/haka.conf" "$RULES" open auto
+if topo_haka_start "$E2E_TMP/haka.conf"; then
+	if in_gw iptables -S FORWARD | grep -q 'NFQUEUE'; then
+		t_clean
+		t_forbidden
+		t_split
+		t_pipeline
+	else
+		ko "haka installed no iptables rule: $(in_gw iptables -S FORWARD | tr '\n' ' ')"
+	fi
+	topo_haka_stop || ko "haka did not stop on SIGTERM"
+	[ "$HAKA_RC" = 0 ] || ko "haka exited $HAKA_RC on SIGTERM"
+	if in_gw iptables -S FORWARD | grep -q NFQUEUE; then
+		ko "haka left its iptables rules after SIGTERM"
+		gw_flush
+	fi
+else
+	ko "1-3,5: haka did not start: $(tail -n 5 "$HAKA_OUT" | tr '\n' ' ')"
+fi
+
+# 3b, 3c: known bugs.
+topo_haka_conf "$E2E_TMP/haka-slow.conf" "$RULES" open auto
+if topo_haka_start "$E2E_TMP/haka-slow.conf"; then
+	t_split_slow
+	topo_haka_stop
+	gw_flush
+else
+	ko "3b: haka did not start"
+fi
+t_stop_busy
+
+# 4: a resetting rule.
+topo_haka_conf "$E2E_TMP/haka-reset.conf" "$RESET_RULES" open auto
+if topo_haka_start "$E2E_TMP/haka-reset.conf"; then
+	t_reset
+	topo_haka_stop
+	[ "$HAKA_RC" = 0 ] || ko "4 reset: haka exited $HAKA_RC on SIGTERM"
+	gw_flush
+else
+	ko "4 reset: haka did not start"
+fi
+
+# 6: fail open, fail closed.
+t_fail_open
+t_fail_closed
+
+# 7: hakactl, SIGHUP.
+t_hakactl
+
+# 8: bad configuration and rules.
+t_bad_start
+
+echo "# $(($(date +%s) - START)) s"
+[ "$XFAIL" = 0 ] || echo "# $XFAIL known bug(s) reported as xfail (E2E_STRICT=1 counts them)"
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]
