@@ -396,7 +396,8 @@ flow_end(struct engine *e, struct flow *f)
 		return;
 	f->flags |= FLOW_F_ENDED;
 	if (!(f->flags & FLOW_F_DROPPED)) {
-		for (d = 0; d < 2; d++) {
+		/* The server's direction ends first, as in the original. */
+		for (d = 1; d >= 0; d--) {
 			flow_flush(e, f, d);
 			flow_deliver(e, f, d, true);
 		}

@@ -42,6 +42,17 @@ borrow(struct lvm *vm, struct lproxy *p)
 		p->ptr = NULL; /* cannot track it: never valid */
 }
 
+/*
+ * The lapi_push_* functions push on the VM's main thread; a C function
+ * called from a coroutine (a streamed rule) returns on its own stack.
+ */
+static void
+to_caller(lua_State *L, struct lvm *vm)
+{
+	if (L != vm->L)
+		lua_xmove(vm->L, L, 1);
+}
+
 void
 lapi_invalidate_borrowed(struct lvm *vm)
 {
@@ -63,7 +74,7 @@ lapi_push_packet(struct lvm *vm, struct packet *pkt, int kind)
 
 struct lproxy *
 lapi_push_data_pkt(struct lvm *vm, struct packet *pkt, uint32_t off,
-    uint32_t len)
+                   uint32_t len)
 {
 	struct lproxy *p = new_proxy(vm->L, LPROXY_DATA_PKT, pkt, LMT_DATA);
 
@@ -75,7 +86,7 @@ lapi_push_data_pkt(struct lvm *vm, struct packet *pkt, uint32_t off,
 
 struct lproxy *
 lapi_push_data_stream(struct lvm *vm, struct flow *f, int dir, uint64_t off,
-    uint64_t len)
+                      uint64_t len)
 {
 	struct lproxy *p = new_proxy(vm->L, LPROXY_DATA_STREAM, f, LMT_DATA);
 
@@ -118,9 +129,10 @@ check_valid(lua_State *L, int idx, const char *mt)
 	struct lproxy *p = luaL_checkudata(L, idx, mt);
 
 	if (p->ptr == NULL)
-		luaL_error(L, "%s used outside of its event (or after its "
-			      "connection ended)",
-		    mt + 5);
+		luaL_error(L,
+		           "%s used outside of its event (or after its "
+		           "connection ended)",
+		           mt + 5);
 	return p;
 }
 
@@ -128,7 +140,7 @@ check_valid(lua_State *L, int idx, const char *mt)
 
 static int
 push_flag_table(lua_State *L, const char *const *names, int n, unsigned bits,
-    unsigned all)
+                unsigned all)
 {
 	int i;
 
@@ -154,8 +166,8 @@ pkt_ipv4_field(lua_State *L, struct packet *pkt, const char *k)
 		break;
 	case 'd':
 		if (strcmp(k, "dst") == 0)
-			return lua_pushstring(L,
-				   ipv4_addr_str(ipv4_dst(pkt), buf)),
+			return lua_pushstring(
+			           L, ipv4_addr_str(ipv4_dst(pkt), buf)),
 			       1;
 		if (strcmp(k, "dont_reassemble") == 0)
 			return lua_pushboolean(L, 0), 1;
@@ -192,8 +204,8 @@ pkt_ipv4_field(lua_State *L, struct packet *pkt, const char *k)
 		break;
 	case 's':
 		if (strcmp(k, "src") == 0)
-			return lua_pushstring(L,
-				   ipv4_addr_str(ipv4_src(pkt), buf)),
+			return lua_pushstring(
+			           L, ipv4_addr_str(ipv4_src(pkt), buf)),
 			       1;
 		break;
 	case 't':
@@ -203,7 +215,7 @@ pkt_ipv4_field(lua_State *L, struct packet *pkt, const char *k)
 			return lua_pushinteger(L, ipv4_tos(pkt)), 1;
 		if (strcmp(k, "timestamp") == 0)
 			return lua_pushnumber(L, (double)pkt->ts.sec +
-				       pkt->ts.nsec / 1e9),
+			                             pkt->ts.nsec / 1e9),
 			       1;
 		break;
 	case 'v':
@@ -233,7 +245,8 @@ pkt_tcp_field(lua_State *L, struct packet *pkt, const char *k)
 	case 'f':
 		if (strcmp(k, "flags") == 0) {
 			static const char *const n[] = {"fin", "syn", "rst",
-				"psh", "ack", "urg", "ecn", "cwr"};
+			                                "psh", "ack", "urg",
+			                                "ecn", "cwr"};
 			unsigned f = tcp_flags(pkt);
 
 			return push_flag_table(L, n, 8, f, f);
@@ -293,10 +306,10 @@ pkt_verify_checksum(lua_State *L)
 
 	if (p->kind == LPROXY_PACKET_TCP)
 		lua_pushboolean(L,
-		    tcp_compute_checksum(pkt) == tcp_checksum(pkt));
+		                tcp_compute_checksum(pkt) == tcp_checksum(pkt));
 	else
-		lua_pushboolean(L,
-		    inet_fold(inet_sum(ipv4_hdr(pkt), pkt->ip_hlen, 0)) == 0);
+		lua_pushboolean(L, inet_fold(inet_sum(ipv4_hdr(pkt),
+		                                      pkt->ip_hlen, 0)) == 0);
 	return 1;
 }
 
@@ -316,11 +329,15 @@ pkt_index(lua_State *L)
 			lapi_push_data_pkt(vm, pkt, pkt->pl_off, pkt->pl_len);
 		else
 			lapi_push_data_pkt(vm, pkt, pkt->l4_off,
-			    pkt->l3_off + pkt->ip_len - pkt->l4_off);
+			                   pkt->l3_off + pkt->ip_len -
+			                       pkt->l4_off);
+		to_caller(L, vm);
 		return 1;
 	}
 	if (p->kind == LPROXY_PACKET_TCP && strcmp(k, "ip") == 0) {
-		lapi_push_packet(lvm_from(L), pkt, LPROXY_PACKET_IPV4);
+		vm = lvm_from(L);
+		lapi_push_packet(vm, pkt, LPROXY_PACKET_IPV4);
+		to_caller(L, vm);
 		return 1;
 	}
 	if (pkt_ipv4_field(L, pkt, k))
@@ -329,7 +346,7 @@ pkt_index(lua_State *L)
 	if (lua_getfield(L, -1, k) == LUA_TFUNCTION && k[0] != '_')
 		return 1;
 	return luaL_error(L, "%s: unknown field '%s'",
-	    p->kind == LPROXY_PACKET_TCP ? "tcp" : "ipv4", k);
+	                  p->kind == LPROXY_PACKET_TCP ? "tcp" : "ipv4", k);
 }
 
 static int
@@ -345,7 +362,7 @@ pkt_tostring(lua_State *L)
 	struct lproxy *p = luaL_checkudata(L, 1, LMT_PACKET);
 
 	lua_pushfstring(L, "<%s packet %p>",
-	    p->kind == LPROXY_PACKET_TCP ? "tcp" : "ipv4", p->ptr);
+	                p->kind == LPROXY_PACKET_TCP ? "tcp" : "ipv4", p->ptr);
 	return 1;
 }
 
@@ -372,7 +389,8 @@ flow_reset(lua_State *L)
 	struct flow *f = check_flow(L, 1);
 
 	if (engine_flow_reset(lvm_from(L)->eng, f) != HK_OK)
-		return luaL_error(L, "cannot reset a non-established connection");
+		return luaL_error(L,
+		                  "cannot reset a non-established connection");
 	return 0;
 }
 
@@ -399,7 +417,7 @@ flow_index(lua_State *L)
 	else if (strcmp(k, "dstport") == 0)
 		lua_pushinteger(L, f->srv_port);
 	else if (strcmp(k, "state") == 0 && lvm_from(L)->in_app_event &&
-	    lapi_smtp_field(L, f, "state"))
+	         lapi_smtp_field(L, f, "state"))
 		return 1;
 	else if (strcmp(k, "state") == 0)
 		lua_pushstring(L, tcp_state_str(f->state));
@@ -416,8 +434,8 @@ flow_index(lua_State *L)
 		lua_getmetatable(L, 1);
 		if (lua_getfield(L, -1, k) == LUA_TFUNCTION && k[0] != '_')
 			return 1;
-		return luaL_error(L,
-		    "unknown field '%s' on dissector 'tcp_connection'", k);
+		return luaL_error(
+		    L, "unknown field '%s' on dissector 'tcp_connection'", k);
 	}
 	return 1;
 }
@@ -445,8 +463,8 @@ flow_tostring(lua_State *L)
 		lua_pushliteral(L, "<ended tcp_connection>");
 	else
 		lua_pushfstring(L, "<tcp_connection %s:%d -> %s:%d>",
-		    ipv4_addr_str(f->cli_ip, a), f->cli_port,
-		    ipv4_addr_str(f->srv_ip, b), f->srv_port);
+		                ipv4_addr_str(f->cli_ip, a), f->cli_port,
+		                ipv4_addr_str(f->srv_ip, b), f->srv_port);
 	return 1;
 }
 
@@ -466,17 +484,17 @@ push_data_string(lua_State *L, struct lproxy *p, uint64_t off, uint64_t len)
 
 	if (len > DATA_STRING_MAX)
 		luaL_error(L, "data too large for a string (%llu bytes)",
-		    (unsigned long long)len);
+		           (unsigned long long)len);
 	if (p->kind == LPROXY_DATA_PKT) {
 		struct packet *pkt = p->ptr;
 
 		lua_pushlstring(L, (const char *)pkt->data + p->off + off,
-		    (size_t)len);
+		                (size_t)len);
 		return;
 	}
 	dst = luaL_buffinitsize(L, &b, (size_t)len);
 	stream_copy(&((struct flow *)p->ptr)->dir[p->dir], p->off + off,
-	    (uint8_t *)dst, len);
+	            (uint8_t *)dst, len);
 	luaL_pushresultsize(&b, (size_t)len);
 }
 
@@ -512,11 +530,12 @@ data_sub(lua_State *L)
 		len = (lua_Integer)(p->len - (uint64_t)off);
 	if (p->kind == LPROXY_DATA_PKT)
 		n = lapi_push_data_pkt(vm, p->ptr, (uint32_t)(p->off + off),
-		    (uint32_t)len);
+		                       (uint32_t)len);
 	else
-		n = lapi_push_data_stream(vm, p->ptr, p->dir,
-		    p->off + (uint64_t)off, (uint64_t)len);
+		n = lapi_push_data_stream(
+		    vm, p->ptr, p->dir, p->off + (uint64_t)off, (uint64_t)len);
 	(void)n;
+	to_caller(L, vm);
 	return 1;
 }
 
@@ -541,7 +560,7 @@ data_index(lua_State *L)
 		c = ((struct packet *)p->ptr)->data[p->off + (uint64_t)i - 1];
 	else
 		stream_copy(&((struct flow *)p->ptr)->dir[p->dir],
-		    p->off + (uint64_t)i - 1, &c, 1);
+		            p->off + (uint64_t)i - 1, &c, 1);
 	lua_pushinteger(L, c);
 	return 1;
 }
@@ -600,7 +619,8 @@ iter_need(lua_State *L)
 		return 1;
 	}
 	if (!lua_isyieldable(L))
-		return luaL_error(L, "iterator can only wait in a streamed rule");
+		return luaL_error(L,
+		                  "iterator can only wait in a streamed rule");
 	return lua_yieldk(L, 0, 0, iter_need_k);
 }
 
@@ -612,7 +632,7 @@ iter_available(lua_State *L)
 	struct stream *st = &f->dir[p->dir];
 
 	lua_pushinteger(L,
-	    (lua_Integer)(stream_contig_end(st, p->off) - p->off));
+	                (lua_Integer)(stream_contig_end(st, p->off) - p->off));
 	return 1;
 }
 
@@ -627,7 +647,10 @@ iter_take(lua_State *L)
 
 	if (n < 0 || (uint64_t)n > avail)
 		n = (lua_Integer)avail;
-	lapi_push_data_stream(lvm_from(L), f, p->dir, p->off, (uint64_t)n);
+	struct lvm *vm = lvm_from(L);
+
+	lapi_push_data_stream(vm, f, p->dir, p->off, (uint64_t)n);
+	to_caller(L, vm);
 	p->off += (uint64_t)n;
 	return 1;
 }
@@ -672,7 +695,7 @@ static const char iter_prelude[] =
 
 static void
 new_class(lua_State *L, const char *name, const luaL_Reg *meta,
-    const luaL_Reg *methods)
+          const luaL_Reg *methods)
 {
 	luaL_newmetatable(L, name);
 	luaL_setfuncs(L, meta, 0);
@@ -687,22 +710,33 @@ void
 lapi_objects_init(lua_State *L)
 {
 	static const luaL_Reg pkt_meta[] = {{"__index", pkt_index},
-		{"__newindex", pkt_newindex}, {"__tostring", pkt_tostring},
-		{NULL, NULL}};
-	static const luaL_Reg pkt_methods[] = {{"drop", pkt_drop},
-		{"send", pkt_send}, {"verify_checksum", pkt_verify_checksum},
-		{NULL, NULL}};
+	                                    {"__newindex", pkt_newindex},
+	                                    {"__tostring", pkt_tostring},
+	                                    {NULL, NULL}};
+	static const luaL_Reg pkt_methods[] = {
+	    {"drop", pkt_drop},
+	    {"send", pkt_send},
+	    {"verify_checksum", pkt_verify_checksum},
+	    {NULL, NULL}};
 	static const luaL_Reg flow_meta[] = {{"__index", flow_index},
-		{"__newindex", flow_newindex}, {"__tostring", flow_tostring},
-		{NULL, NULL}};
+	                                     {"__newindex", flow_newindex},
+	                                     {"__tostring", flow_tostring},
+	                                     {NULL, NULL}};
 	static const luaL_Reg flow_methods[] = {{"drop", flow_drop},
-		{"reset", flow_reset}, {"send", flow_send}, {NULL, NULL}};
+	                                        {"reset", flow_reset},
+	                                        {"send", flow_send},
+	                                        {NULL, NULL}};
 	static const luaL_Reg data_meta[] = {{"__index", data_index},
-		{"__len", data_len}, {"__tostring", data_tostring},
-		{"asstring", data_asstring}, {"sub", data_sub}, {NULL, NULL}};
+	                                     {"__len", data_len},
+	                                     {"__tostring", data_tostring},
+	                                     {"asstring", data_asstring},
+	                                     {"sub", data_sub},
+	                                     {NULL, NULL}};
 	static const luaL_Reg iter_methods[] = {{"_need", iter_need},
-		{"_take", iter_take}, {"available", iter_available},
-		{"__tostring", iter_tostring}, {NULL, NULL}};
+	                                        {"_take", iter_take},
+	                                        {"available", iter_available},
+	                                        {"__tostring", iter_tostring},
+	                                        {NULL, NULL}};
 
 	new_class(L, LMT_PACKET, pkt_meta, pkt_methods);
 	new_class(L, LMT_FLOW, flow_meta, flow_methods);
@@ -715,7 +749,7 @@ lapi_objects_init(lua_State *L)
 	lua_pushliteral(L, "haka object");
 	lua_setfield(L, -2, "__metatable");
 	if (luaL_loadbufferx(L, iter_prelude, sizeof(iter_prelude) - 1,
-		"=iterator", "t") != LUA_OK)
+	                     "=iterator", "t") != LUA_OK)
 		lua_error(L);
 	lua_pushvalue(L, -2);
 	lua_call(L, 1, 0);

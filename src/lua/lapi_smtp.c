@@ -50,7 +50,7 @@ new_result(struct lvm *vm, bool array, int narr, int nrec)
 
 	lua_createtable(L, narr, nrec);
 	lua_rawgeti(L, LUA_REGISTRYINDEX,
-	    array ? vm->array_mt_ref : vm->result_mt_ref);
+	            array ? vm->array_mt_ref : vm->result_mt_ref);
 	lua_setmetatable(L, -2);
 }
 
@@ -148,6 +148,39 @@ push_content(struct lvm *vm, void *arg)
 	push_string_data(vm, a->p, a->len);
 }
 
+static void
+mail_push_iter(struct lvm *vm, void *arg)
+{
+	lua_State *L = vm->L;
+
+	(void)arg;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->mailiter_ref);
+	lua_getfield(L, -1, "new");
+	lua_call(L, 0, 1);
+	lua_remove(L, -2);
+}
+
+struct mail_piece {
+	const uint8_t *p;
+	size_t len;
+	bool last;
+};
+
+/* it:_push(piece, last), the record on top. */
+static void
+mail_feed(struct lvm *vm, void *arg)
+{
+	struct mail_piece *m = arg;
+	lua_State *L = vm->L;
+
+	lua_getfield(L, -1, "it");
+	lua_getfield(L, -1, "_push");
+	lua_insert(L, -2);
+	lua_pushlstring(L, (const char *)m->p, m->len);
+	lua_pushboolean(L, m->last);
+	lua_call(L, 3, 0);
+}
+
 /*
  * A piece of mail content: non-streamed rules get it as data; each
  * streamed rule has a coroutine per mail, resumed with every piece, whose
@@ -157,9 +190,17 @@ static void
 hook_content(void *arg, struct flow *f, const uint8_t *p, size_t len, bool last)
 {
 	struct lvm *vm = arg;
-	lua_State *L = vm->L;
 	struct content_args a = {f, p, len};
-	int top = lua_gettop(L), i, n;
+	struct mail_piece m = {p, len, last};
+	struct lvm_streamed_ops ops = {
+	    .ev = EV_SMTP_MAIL_CONTENT,
+	    .key_base = 900000,
+	    .create = true,
+	    .forget = last, /* the next mail starts them again */
+	    .push_iter = mail_push_iter,
+	    .feed = mail_feed,
+	    .arg = &m,
+	};
 
 	if (!lvm_has_rules(vm, EV_SMTP_MAIL_CONTENT))
 		return;
@@ -168,73 +209,7 @@ hook_content(void *arg, struct flow *f, const uint8_t *p, size_t len, bool last)
 		             NULL, f);
 	if (f->flags & FLOW_F_DROPPED)
 		return;
-	vm->cur_flow = f;
-	vm->stopped = false;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref[EV_SMTP_MAIL_CONTENT]);
-	n = (int)lua_rawlen(L, -1);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->coros_ref);
-	if (lua_rawgetp(L, -1, f) == LUA_TNIL) {
-		lua_pop(L, 1);
-		lua_newtable(L);
-		lua_pushvalue(L, -1);
-		lua_rawsetp(L, -3, f);
-	}
-	/* stack: rules, coros, flowcoros */
-	for (i = 1; i <= n && !vm->stopped; i++) {
-		lua_State *co;
-		int key = 900000 + i, nargs = 0;
-
-		lua_rawgeti(L, top + 1, i);
-		if (lua_getfield(L, -1, "streamed") != LUA_TBOOLEAN ||
-		    !lua_toboolean(L, -1)) {
-			lua_pop(L, 2);
-			continue;
-		}
-		lua_pop(L, 1);
-		if (lua_rawgeti(L, top + 3, key) == LUA_TNIL) {
-			lua_pop(L, 1);
-			lua_newtable(L);
-			co = lua_newthread(L);
-			lua_setfield(L, -2, "co");
-			lua_rawgeti(L, LUA_REGISTRYINDEX, vm->mailiter_ref);
-			lua_getfield(L, -1, "new");
-			lua_call(L, 0, 1);
-			lua_remove(L, -2);
-			lua_setfield(L, -2, "it");
-			lua_pushvalue(L, -1);
-			lua_rawseti(L, top + 3, key);
-			lua_getfield(L, -2, "eval");
-			lua_xmove(L, co, 1);
-			lapi_push_flow(vm, f);
-			lua_xmove(L, co, 1);
-			lua_getfield(L, -1, "it");
-			lua_xmove(L, co, 1);
-			nargs = 2;
-		} else {
-			lua_getfield(L, -1, "co");
-			co = lua_tothread(L, -1);
-			lua_pop(L, 1);
-		}
-		/* it:_push(piece, last) */
-		lua_getfield(L, -1, "it");
-		lua_getfield(L, -1, "_push");
-		lua_insert(L, -2);
-		lua_pushlstring(L, (const char *)p, len);
-		lua_pushboolean(L, last);
-		lua_call(L, 3, 0);
-		lvm_resume(vm, co, nargs);
-		if (lua_getfield(L, -1, "done") != LUA_TNIL || last) {
-			/* The mail ended, or the rule returned: forget it. */
-			lua_pushnil(L);
-			lua_rawseti(L, top + 3, key);
-		}
-		lua_pop(L, 3);
-		if (f->flags & FLOW_F_DROPPED)
-			break;
-	}
-	lua_settop(L, top);
-	lapi_invalidate_borrowed(vm);
-	vm->cur_flow = NULL;
+	lvm_streamed(vm, f, &ops);
 }
 
 struct anom_args {

@@ -17,21 +17,21 @@
 #include "lua/lvm_priv.h"
 
 static const char *const event_names[EV_COUNT] = {
-	[EV_STARTED] = "haka:started",
-	[EV_EXITING] = "haka:exiting",
-	[EV_IPV4_RECEIVE_PACKET] = "ipv4:receive_packet",
-	[EV_TCP_RECEIVE_PACKET] = "tcp:receive_packet",
-	[EV_TCPC_NEW_CONNECTION] = "tcp_connection:new_connection",
-	[EV_TCPC_RECEIVE_PACKET] = "tcp_connection:receive_packet",
-	[EV_TCPC_RECEIVE_DATA] = "tcp_connection:receive_data",
-	[EV_TCPC_END_CONNECTION] = "tcp_connection:end_connection",
-	[EV_IPV4_ANOMALY] = "ipv4:anomaly",
-	[EV_TCPC_ANOMALY] = "tcp_connection:anomaly",
-	[EV_SMTP_COMMAND] = "smtp:command",
-	[EV_SMTP_RESPONSE] = "smtp:response",
-	[EV_SMTP_MAIL_CONTENT] = "smtp:mail_content",
-	[EV_SMTP_ANOMALY] = "smtp:anomaly",
-	[EV_SMTP_STARTTLS] = "smtp:starttls",
+    [EV_STARTED] = "haka:started",
+    [EV_EXITING] = "haka:exiting",
+    [EV_IPV4_RECEIVE_PACKET] = "ipv4:receive_packet",
+    [EV_TCP_RECEIVE_PACKET] = "tcp:receive_packet",
+    [EV_TCPC_NEW_CONNECTION] = "tcp_connection:new_connection",
+    [EV_TCPC_RECEIVE_PACKET] = "tcp_connection:receive_packet",
+    [EV_TCPC_RECEIVE_DATA] = "tcp_connection:receive_data",
+    [EV_TCPC_END_CONNECTION] = "tcp_connection:end_connection",
+    [EV_IPV4_ANOMALY] = "ipv4:anomaly",
+    [EV_TCPC_ANOMALY] = "tcp_connection:anomaly",
+    [EV_SMTP_COMMAND] = "smtp:command",
+    [EV_SMTP_RESPONSE] = "smtp:response",
+    [EV_SMTP_MAIL_CONTENT] = "smtp:mail_content",
+    [EV_SMTP_ANOMALY] = "smtp:anomaly",
+    [EV_SMTP_STARTTLS] = "smtp:starttls",
 };
 
 const char *
@@ -113,13 +113,14 @@ lvm_hook(lua_State *L, lua_Debug *ar)
 		return;
 	}
 	vm->instr_used += HOOK_STEP;
-	if (vm->conf.instr_limit != 0 && vm->instr_used > vm->conf.instr_limit) {
+	if (vm->conf.instr_limit != 0 &&
+	    vm->instr_used > vm->conf.instr_limit) {
 		vm->over_budget = true;
 		/* Every thread: a coroutine's pcall must not swallow it. */
 		lua_sethook(L, lvm_hook, LUA_MASKCOUNT, 1);
 		lua_sethook(vm->L, lvm_hook, LUA_MASKCOUNT, 1);
 		luaL_error(L, "instruction budget exceeded (%I instructions)",
-		    (lua_Integer)vm->conf.instr_limit);
+		           (lua_Integer)vm->conf.instr_limit);
 	}
 }
 
@@ -150,7 +151,7 @@ msgh(lua_State *L)
 		    lua_type(L, -1) == LUA_TSTRING)
 			return 1;
 		msg = lua_pushfstring(L, "(error object is a %s value)",
-		    luaL_typename(L, 1));
+		                      luaL_typename(L, 1));
 	}
 	luaL_traceback(L, L, msg, 1);
 	return 1;
@@ -212,8 +213,9 @@ lvm_pcall(struct lvm *vm, int nargs, const char *what)
 		return HK_OK;
 	}
 	if (rc == LUA_ERRMEM)
-		hk_log(LOG_ERROR, "lua", "%s: not enough memory (limit %zu bytes)",
-		    what, vm->conf.mem_limit);
+		hk_log(LOG_ERROR, "lua",
+		       "%s: not enough memory (limit %zu bytes)", what,
+		       vm->conf.mem_limit);
 	else
 		hk_log(LOG_ERROR, "lua", "%s", lua_tostring(L, -1));
 	lua_settop(L, base - 1);
@@ -237,7 +239,7 @@ env_index(lua_State *L)
 		return 1;
 	if (lua_type(L, 2) == LUA_TSTRING)
 		return luaL_error(L, "undefined global '%s'",
-		    lua_tostring(L, 2));
+		                  lua_tostring(L, 2));
 	return luaL_error(L, "undefined global");
 }
 
@@ -245,7 +247,8 @@ static int
 global_newindex(lua_State *L)
 {
 	return luaL_error(L, "assignment to the shared global '%s' refused",
-	    lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?");
+	                  lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2)
+	                                                : "?");
 }
 
 /* Push a new private environment for a rule or module file. */
@@ -301,7 +304,7 @@ load_file(struct lvm *vm, const char *path, const char *chunkname)
 			start = buf + got;
 	}
 	rc = luaL_loadbufferx(L, start, got - (size_t)(start - buf), chunkname,
-	    "t");
+	                      "t");
 	free(buf);
 	if (rc != LUA_OK)
 		return rc;
@@ -379,16 +382,16 @@ open_safe_libs(struct lvm *vm)
 {
 	lua_State *L = vm->L;
 	static const luaL_Reg libs[] = {
-		{"_G", luaopen_base},
-		{LUA_STRLIBNAME, luaopen_string},
-		{LUA_TABLIBNAME, luaopen_table},
-		{LUA_MATHLIBNAME, luaopen_math},
-		{LUA_UTF8LIBNAME, luaopen_utf8},
-		{LUA_COLIBNAME, luaopen_coroutine},
-		{NULL, NULL},
+	    {"_G", luaopen_base},
+	    {LUA_STRLIBNAME, luaopen_string},
+	    {LUA_TABLIBNAME, luaopen_table},
+	    {LUA_MATHLIBNAME, luaopen_math},
+	    {LUA_UTF8LIBNAME, luaopen_utf8},
+	    {LUA_COLIBNAME, luaopen_coroutine},
+	    {NULL, NULL},
 	};
-	static const char *const removed[] = {"dofile", "loadfile", "load",
-		"collectgarbage", "loadstring", NULL};
+	static const char *const removed[] = {
+	    "dofile", "loadfile", "load", "collectgarbage", "loadstring", NULL};
 	const luaL_Reg *lib;
 	int i;
 
@@ -451,7 +454,7 @@ l_rawset(lua_State *L)
 	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
 	if (lua_rawequal(L, 1, -1))
 		return luaL_error(L, "assignment to the shared global table "
-				     "refused");
+		                     "refused");
 	lua_pop(L, 1);
 	luaL_checkany(L, 2);
 	luaL_checkany(L, 3);
@@ -583,7 +586,7 @@ lvm_rule_summary(struct lvm *vm)
 		if (vm->nrules[i] == 0)
 			continue;
 		hk_log(LOG_INFO, "core", "%u rule(s) on event '%s'",
-		    vm->nrules[i], event_names[i]);
+		       vm->nrules[i], event_names[i]);
 		total += vm->nrules[i];
 	}
 	if (total == 0)
@@ -601,7 +604,7 @@ lvm_rule_summary(struct lvm *vm)
  */
 int
 lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
-    int nargs, struct packet *pkt, struct flow *f)
+             int nargs, struct packet *pkt, struct flow *f)
 {
 	lua_State *L = vm->L;
 	int top = lua_gettop(L), i, n, rc = HK_OK;
@@ -652,7 +655,8 @@ push_packet(struct lvm *vm, void *arg)
 	struct packet *pkt = arg;
 
 	lapi_push_packet(vm, pkt,
-	    pkt->l4_hlen != 0 ? LPROXY_PACKET_TCP : LPROXY_PACKET_IPV4);
+	                 pkt->l4_hlen != 0 ? LPROXY_PACKET_TCP
+	                                   : LPROXY_PACKET_IPV4);
 }
 
 static void
@@ -666,8 +670,9 @@ lvm_event_packet(struct lvm *vm, enum hk_event ev, struct packet *pkt)
 {
 	/* ipv4 rules get the IPv4 view, even of a TCP packet. */
 	return lvm_dispatch(vm, ev,
-	    ev == EV_IPV4_RECEIVE_PACKET ? push_packet_ipv4 : push_packet, pkt, 1,
-	    pkt, NULL);
+	                    ev == EV_IPV4_RECEIVE_PACKET ? push_packet_ipv4
+	                                                 : push_packet,
+	                    pkt, 1, pkt, NULL);
 }
 
 struct flow_args {
@@ -700,12 +705,12 @@ push_flow_args(struct lvm *vm, void *arg)
 
 int
 lvm_event_flow(struct lvm *vm, enum hk_event ev, struct flow *f,
-    struct packet *pkt, int dir)
+               struct packet *pkt, int dir)
 {
 	struct flow_args a = {f, pkt, dir, ev, 0, 0};
-	int nargs = ev == EV_TCPC_NEW_CONNECTION ? 2 :
-	    ev == EV_TCPC_RECEIVE_PACKET	 ? 3 :
-						   1;
+	int nargs = ev == EV_TCPC_NEW_CONNECTION   ? 2
+	            : ev == EV_TCPC_RECEIVE_PACKET ? 3
+	                                           : 1;
 
 	return lvm_dispatch(vm, ev, push_flow_args, &a, nargs, pkt, f);
 }
@@ -719,9 +724,10 @@ push_anomaly_args(struct lvm *vm, void *arg)
 		lapi_push_flow(vm, a->f);
 		lua_pushstring(vm->L, anomaly_name(a->anom));
 		if (a->pkt != NULL)
-			lapi_push_packet(vm, a->pkt, a->pkt->l4_hlen != 0 ?
-				LPROXY_PACKET_TCP :
-				LPROXY_PACKET_IPV4);
+			lapi_push_packet(vm, a->pkt,
+			                 a->pkt->l4_hlen != 0
+			                     ? LPROXY_PACKET_TCP
+			                     : LPROXY_PACKET_IPV4);
 		else
 			lua_pushnil(vm->L);
 	} else {
@@ -732,25 +738,25 @@ push_anomaly_args(struct lvm *vm, void *arg)
 
 int
 lvm_event_anomaly(struct lvm *vm, enum hk_event ev, struct flow *f,
-    struct packet *pkt, enum anomaly an)
+                  struct packet *pkt, enum anomaly an)
 {
 	struct flow_args a = {f, pkt, 0, ev, an, 0};
 
-	return lvm_dispatch(vm, ev, push_anomaly_args, &a, f != NULL ? 3 : 2, pkt,
-	    f);
+	return lvm_dispatch(vm, ev, push_anomaly_args, &a, f != NULL ? 3 : 2,
+	                    pkt, f);
 }
 
 static int resume_streamed(struct lvm *vm, struct flow *f, int nargs,
-    lua_State *co);
+                           lua_State *co);
 
 static void
 push_data_args(struct lvm *vm, void *arg)
 {
 	struct flow_args *a = arg;
 	struct stream *st = &a->f->dir[a->dir];
-	uint64_t from = st->consumed > a->f->rd_off[a->dir] ?
-	    st->consumed :
-	    a->f->rd_off[a->dir];
+	uint64_t from = st->consumed > a->f->rd_off[a->dir]
+	                    ? st->consumed
+	                    : a->f->rd_off[a->dir];
 
 	lapi_push_flow(vm, a->f);
 	lapi_push_data_stream(vm, a->f, a->dir, from, a->end - from);
@@ -761,12 +767,6 @@ push_data_args(struct lvm *vm, void *arg)
  * Resume one streamed coroutine; its record (a table {co, it, done}) is
  * on top of the stack. Returns HK_ERR when the rule failed.
  */
-int
-lvm_resume(struct lvm *vm, lua_State *co, int nargs)
-{
-	return resume_streamed(vm, NULL, nargs, co);
-}
-
 static int
 resume_streamed(struct lvm *vm, struct flow *f, int nargs, lua_State *co)
 {
@@ -796,29 +796,14 @@ resume_streamed(struct lvm *vm, struct flow *f, int nargs, lua_State *co)
 }
 
 int
-lvm_event_data(struct lvm *vm, struct flow *f, int dir, uint64_t end,
-    bool finished, uint64_t *keep)
+lvm_streamed(struct lvm *vm, struct flow *f, const struct lvm_streamed_ops *ops)
 {
 	lua_State *L = vm->L;
-	struct stream *st = &f->dir[dir];
-	struct flow_args a = {f, NULL, dir, EV_TCPC_RECEIVE_DATA, 0, end};
-	int rc = HK_OK, top = lua_gettop(L), i, n;
+	int rc = HK_OK, top = lua_gettop(L), i, n, nargs;
 
-	*keep = end;
-	/* Non-streamed rules see each byte once, even if others keep it. */
-	if (end > st->consumed && end > f->rd_off[dir]) {
-		rc = lvm_dispatch(vm, EV_TCPC_RECEIVE_DATA, push_data_args, &a, 3,
-		    NULL, f);
-		f->rd_off[dir] = end;
-	}
-	if (f->flags & FLOW_F_DROPPED)
-		return rc;
-
-	/* Streamed rules: one coroutine per (flow, direction, rule). */
-	vm->data_finished = finished;
 	vm->cur_flow = f;
 	vm->stopped = false;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref[EV_TCPC_RECEIVE_DATA]);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref[ops->ev]);
 	n = (int)lua_rawlen(L, -1);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->coros_ref);
 	if (lua_rawgetp(L, -1, f) == LUA_TNIL) {
@@ -829,9 +814,8 @@ lvm_event_data(struct lvm *vm, struct flow *f, int dir, uint64_t end,
 	}
 	/* stack: rules, coros, flowcoros */
 	for (i = 1; i <= n && !vm->stopped; i++) {
-		struct lproxy *it;
 		lua_State *co;
-		int key = dir * 100000 + i;
+		int key = ops->key_base + i;
 
 		lua_rawgeti(L, top + 1, i);
 		if (lua_getfield(L, -1, "streamed") != LUA_TBOOLEAN ||
@@ -841,15 +825,16 @@ lvm_event_data(struct lvm *vm, struct flow *f, int dir, uint64_t end,
 		}
 		lua_pop(L, 1);
 		if (lua_rawgeti(L, top + 3, key) == LUA_TNIL) {
-			if (end == st->consumed && !finished) {
+			if (!ops->create) {
 				lua_pop(L, 2);
 				continue;
 			}
+			/* A new coroutine: eval(flow, iterator[, extra]). */
 			lua_pop(L, 1);
 			lua_newtable(L);
 			co = lua_newthread(L);
 			lua_setfield(L, -2, "co");
-			it = lapi_push_iter(vm, f, dir, st->consumed);
+			ops->push_iter(vm, ops->arg);
 			lua_setfield(L, -2, "it");
 			lua_pushvalue(L, -1);
 			lua_rawseti(L, top + 3, key);
@@ -859,36 +844,119 @@ lvm_event_data(struct lvm *vm, struct flow *f, int dir, uint64_t end,
 			lua_xmove(L, co, 1);
 			lua_getfield(L, -1, "it");
 			lua_xmove(L, co, 1);
-			lua_pushstring(co, lapi_dir_name(dir));
-			if (resume_streamed(vm, f, 3, co) != HK_OK)
-				rc = HK_ERR;
+			nargs = 2;
+			if (ops->push_extra != NULL) {
+				ops->push_extra(co, ops->arg);
+				nargs++;
+			}
 		} else {
 			if (lua_getfield(L, -1, "done") == LUA_TBOOLEAN) {
-				lua_pop(L, 3);
+				/* The rule returned: not called again here. */
+				lua_pop(L, 2);
+				if (ops->forget) {
+					lua_pushnil(L);
+					lua_rawseti(L, top + 3, key);
+				}
+				lua_pop(L, 1);
 				continue;
 			}
 			lua_pop(L, 1);
 			lua_getfield(L, -1, "co");
 			co = lua_tothread(L, -1);
 			lua_pop(L, 1);
-			if (resume_streamed(vm, f, 0, co) != HK_OK)
-				rc = HK_ERR;
+			nargs = 0;
 		}
-		/* A rule still running needs the bytes from its position. */
-		if (lua_getfield(L, -1, "done") == LUA_TNIL) {
-			lua_getfield(L, -2, "it");
-			it = lua_touserdata(L, -1);
-			if (it != NULL && it->off < *keep)
-				*keep = it->off;
+		if (ops->feed != NULL)
+			ops->feed(vm, ops->arg);
+		if (resume_streamed(vm, f, nargs, co) != HK_OK)
+			rc = HK_ERR;
+		if (lua_getfield(L, -1, "done") == LUA_TNIL &&
+		    ops->after != NULL) {
+			lua_pop(L, 1);
+			ops->after(vm, ops->arg);
+		} else {
 			lua_pop(L, 1);
 		}
-		lua_pop(L, 3);
+		if (ops->forget) {
+			lua_pushnil(L);
+			lua_rawseti(L, top + 3, key);
+		}
+		lua_pop(L, 2);
 		if (f->flags & FLOW_F_DROPPED)
 			break;
 	}
 	lua_settop(L, top);
 	lapi_invalidate_borrowed(vm);
 	vm->cur_flow = NULL;
+	return rc;
+}
+
+struct data_round {
+	struct flow *f;
+	int dir;
+	uint64_t *keep;
+};
+
+static void
+data_push_iter(struct lvm *vm, void *arg)
+{
+	struct data_round *r = arg;
+
+	lapi_push_iter(vm, r->f, r->dir, r->f->dir[r->dir].consumed);
+}
+
+static void
+data_push_dir(lua_State *co, void *arg)
+{
+	lua_pushstring(co, lapi_dir_name(((struct data_round *)arg)->dir));
+}
+
+/* A rule still running needs the bytes from its iterator's position. */
+static void
+data_after(struct lvm *vm, void *arg)
+{
+	struct data_round *r = arg;
+	struct lproxy *it;
+
+	lua_getfield(vm->L, -1, "it");
+	it = lua_touserdata(vm->L, -1);
+	if (it != NULL && it->off < *r->keep)
+		*r->keep = it->off;
+	lua_pop(vm->L, 1);
+}
+
+int
+lvm_event_data(struct lvm *vm, struct flow *f, int dir, uint64_t end,
+               bool finished, uint64_t *keep)
+{
+	struct stream *st = &f->dir[dir];
+	struct flow_args a = {f, NULL, dir, EV_TCPC_RECEIVE_DATA, 0, end};
+	struct data_round r = {f, dir, keep};
+	struct lvm_streamed_ops ops = {
+	    .ev = EV_TCPC_RECEIVE_DATA,
+	    .key_base = dir * 100000,
+	    .create = end > st->consumed || finished,
+	    .forget = false,
+	    .push_iter = data_push_iter,
+	    .push_extra = data_push_dir,
+	    .after = data_after,
+	    .arg = &r,
+	};
+	int rc = HK_OK;
+
+	*keep = end;
+	/* Non-streamed rules see each byte once, even if others keep it. */
+	if (end > st->consumed && end > f->rd_off[dir]) {
+		rc = lvm_dispatch(vm, EV_TCPC_RECEIVE_DATA, push_data_args, &a,
+		                  3, NULL, f);
+		f->rd_off[dir] = end;
+	}
+	if (f->flags & FLOW_F_DROPPED)
+		return rc;
+	/* Streamed rules: one coroutine per (flow, direction, rule). */
+	vm->data_finished = finished;
+	if (lvm_streamed(vm, f, &ops) != HK_OK)
+		rc = HK_ERR;
 	if (*keep < st->consumed)
 		*keep = st->consumed;
 	return rc;

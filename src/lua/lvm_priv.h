@@ -102,8 +102,30 @@ typedef void (*push_args_fn)(struct lvm *vm, void *arg);
 int lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push,
     void *arg, int nargs, struct packet *pkt, struct flow *f);
 
-/* Resume a streamed rule's coroutine (record on top of the stack). */
-int lvm_resume(struct lvm *vm, lua_State *co, int nargs);
+/*
+ * One round of the streamed rules of an event for a flow. Each streamed
+ * rule has a coroutine, kept per flow under key_base + its index as a
+ * record {co, it, done}. When create allows it, a missing record is made:
+ * push_iter pushes the iterator and the coroutine starts as
+ * eval(flow, it[, extra pushed by push_extra]). feed (may be NULL) sees
+ * the record on top before each resume, after (may be NULL) after it when
+ * the rule still runs. A rule that returned is not called again until
+ * its record is forgotten (forget: at the end of this round). HK_ERR when
+ * a rule failed.
+ */
+struct lvm_streamed_ops {
+	enum hk_event ev;
+	int key_base;
+	bool create;
+	bool forget;
+	void (*push_iter)(struct lvm *vm, void *arg);
+	void (*push_extra)(lua_State *co, void *arg);
+	void (*feed)(struct lvm *vm, void *arg);
+	void (*after)(struct lvm *vm, void *arg);
+	void *arg;
+};
+int lvm_streamed(struct lvm *vm, struct flow *f,
+    const struct lvm_streamed_ops *ops);
 
 /* lapi_smtp.c */
 void lapi_smtp_init(lua_State *L, struct lvm *vm);
