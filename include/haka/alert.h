@@ -73,7 +73,7 @@ enum alert_format {
  *  "severity":"low",...}. Returns HK_OK or HK_ERR on write failure.
  */
 int alert_format(FILE *out, enum alert_format fmt, uint64_t id, bool update,
-    const struct alert *a, const struct hk_time *now);
+                 const struct alert *a, const struct hk_time *now);
 
 /* --- alert outputs --------------------------------------------------- */
 

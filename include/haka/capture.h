@@ -37,8 +37,8 @@ struct pcap_source;
  * file cannot be opened; later files are opened when reached (a file that
  * cannot be opened then is skipped with a warning).
  */
-struct pcap_source *pcap_source_open(char *const *files, int nfiles,
-    char *err, size_t errlen);
+struct pcap_source *pcap_source_open(char *const *files, int nfiles, char *err,
+                                     size_t errlen);
 
 /*
  * Read the next packet: HK_OK with *out set (a new packet, refcnt 1,
@@ -70,7 +70,7 @@ struct pcap_sink;
  * type. Returns NULL with a message in err.
  */
 struct pcap_sink *pcap_sink_open(const char *path, int linktype, char *err,
-    size_t errlen);
+                                 size_t errlen);
 
 /*
  * Append a frame with its capture timestamp. A packet whose linktype is

@@ -11,14 +11,14 @@
 #include <haka/alert.h>
 #include <haka/types.h>
 
-#define CONF_MAX_QUEUES 16
-#define CONF_MAX_IFACES 8
+#define CONF_MAX_QUEUES        16
+#define CONF_MAX_IFACES        8
 #define CONF_MAX_ALERT_OUTPUTS 8
-#define CONF_PATH_MAX 1024
+#define CONF_PATH_MAX          1024
 
 enum conf_capture_mode {
 	CONF_CAPTURE_NFQUEUE = 0, /* inline: verdicts applied */
-	CONF_CAPTURE_PCAP,	  /* passive: live interfaces or a file */
+	CONF_CAPTURE_PCAP,        /* passive: live interfaces or a file */
 };
 
 enum conf_alert_sink {
@@ -36,9 +36,9 @@ struct conf {
 	char path[CONF_PATH_MAX]; /* the file read */
 
 	/* general */
-	char rules[CONF_PATH_MAX];	/* rule file (required) */
-	uint32_t threads;		/* workers; nfqueue: one per queue */
-	char user[64];			/* drop privileges to (empty: stay) */
+	char rules[CONF_PATH_MAX]; /* rule file (required) */
+	uint32_t threads;          /* workers; nfqueue: one per queue */
+	char user[64];             /* drop privileges to (empty: stay) */
 	char group[64];
 	char pid_file[CONF_PATH_MAX];
 
@@ -47,21 +47,21 @@ struct conf {
 	/* capture.nfqueue */
 	uint16_t queues[CONF_MAX_QUEUES];
 	uint32_t nqueues;
-	bool install_iptables;		/* haka adds and removes its rules */
-	char iptables_chain[32];	/* FORWARD (default), INPUT, OUTPUT... */
-	uint16_t iptables_port;		/* match this TCP port (0: all TCP) */
-	bool fail_open;			/* bypass when overloaded or stopped */
-	uint32_t queue_maxlen;		/* packets the kernel queues */
-	uint32_t rcvbuf;		/* socket receive buffer, bytes */
-	uint32_t mark;			/* mark of forged packets */
+	bool install_iptables;   /* haka adds and removes its rules */
+	char iptables_chain[32]; /* FORWARD (default), INPUT, OUTPUT... */
+	uint16_t iptables_port;  /* match this TCP port (0: all TCP) */
+	bool fail_open;          /* bypass when overloaded or stopped */
+	uint32_t queue_maxlen;   /* packets the kernel queues */
+	uint32_t rcvbuf;         /* socket receive buffer, bytes */
+	uint32_t mark;           /* mark of forged packets */
 	/* capture.pcap */
 	char ifaces[CONF_MAX_IFACES][32];
 	uint32_t nifaces;
 	char pcap_file[CONF_PATH_MAX];
 
 	/* log */
-	char log_level[256];		/* "info", "warn,tcp=debug" */
-	bool log_syslog;		/* else log_file (empty: stdout) */
+	char log_level[256]; /* "info", "warn,tcp=debug" */
+	bool log_syslog;     /* else log_file (empty: stdout) */
 	char log_file[CONF_PATH_MAX];
 
 	/* alerts */
@@ -70,24 +70,24 @@ struct conf {
 
 	/* control */
 	char ctl_socket[CONF_PATH_MAX];
-	uint32_t ctl_mode;		/* permissions, e.g. 0660 */
+	uint32_t ctl_mode; /* permissions, e.g. 0660 */
 
 	/* limits */
-	uint64_t lua_memory;		/* bytes per worker VM */
-	uint64_t lua_instructions;	/* per event; 0 = none */
-	uint32_t max_connections;	/* per worker */
-	uint64_t stream_memcap;		/* bytes held by streams, per worker */
-	uint32_t stream_ooo_bytes;	/* per direction */
+	uint64_t lua_memory;       /* bytes per worker VM */
+	uint64_t lua_instructions; /* per event; 0 = none */
+	uint32_t max_connections;  /* per worker */
+	uint64_t stream_memcap;    /* bytes held by streams, per worker */
+	uint32_t stream_ooo_bytes; /* per direction */
 	uint64_t defrag_memcap;
 	uint32_t tcp_timeout_established; /* seconds */
 	uint32_t tcp_timeout_closing;
 	uint32_t tcp_timeout_syn;
 
 	/* rules */
-	bool rule_error_drop;		/* drop the packet on a rule error */
+	bool rule_error_drop; /* drop the packet on a rule error */
 	bool lua_allow_io;
 	bool lua_allow_debug;
-	int midstream;			/* enum midstream_policy */
+	int midstream; /* enum midstream_policy */
 
 	/*
 	 * general.threads was given (file or --opt); when false, threads
@@ -107,8 +107,8 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
 
 /*
  * Apply an override "section:key=value" ("section:key" alone means
- * true), as haka --opt does. Nested keys use dots: "capture:nfqueue.queues=0,1".
- * HK_OK or HK_ERR with a message in err.
+ * true), as haka --opt does. Nested keys use dots:
+ * "capture:nfqueue.queues=0,1". HK_OK or HK_ERR with a message in err.
  */
 int conf_set(struct conf *c, const char *opt, char *err, size_t errlen);
 

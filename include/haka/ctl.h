@@ -34,7 +34,8 @@ struct ctl_server;
  * serve requests in a thread of its own. NULL with a message in err.
  */
 struct ctl_server *ctl_server_start(const char *path, unsigned mode,
-    const struct ctl_ops *ops, char *err, size_t errlen);
+                                    const struct ctl_ops *ops, char *err,
+                                    size_t errlen);
 
 /* Stop serving, remove the socket file. */
 void ctl_server_stop(struct ctl_server *s);
@@ -45,6 +46,6 @@ void ctl_server_stop(struct ctl_server *s);
  * out), or -1 with a message in err (no daemon, bad socket...).
  */
 int ctl_request(const char *path, const char *request, FILE *out, char *err,
-    size_t errlen);
+                size_t errlen);
 
 #endif

@@ -21,10 +21,10 @@ struct app_dissector {
 	 * is then only given to the TCP rules).
 	 */
 	int (*receive)(void *inst, struct flow *f, int dir, uint64_t end,
-	    bool finished, uint64_t *keep);
+	               bool finished, uint64_t *keep);
 	/* Bytes [off, off+len) of direction dir were lost. */
 	void (*gap)(void *inst, struct flow *f, int dir, uint64_t off,
-	    uint64_t len);
+	            uint64_t len);
 	/* The connection ends (before end_connection). */
 	void (*end)(void *inst, struct flow *f);
 	void (*free)(void *inst);
@@ -32,6 +32,6 @@ struct app_dissector {
 
 /* Attach a dissector instance to a connection (replaces none). */
 int engine_flow_attach(struct engine *e, struct flow *f,
-    const struct app_dissector *ops, void *inst);
+                       const struct app_dissector *ops, void *inst);
 
 #endif

@@ -13,15 +13,15 @@
 
 enum midstream_policy {
 	MIDSTREAM_ACCEPT = 0, /* pick the connection up (default) */
-	MIDSTREAM_PASS,	      /* forward without tracking */
-	MIDSTREAM_DROP,	      /* drop the packet */
+	MIDSTREAM_PASS,       /* forward without tracking */
+	MIDSTREAM_DROP,       /* drop the packet */
 };
 
 struct engine_conf {
-	bool pass_through;	   /* verdicts and injections not applied */
+	bool pass_through;         /* verdicts and injections not applied */
 	bool ipv4_verify_checksum; /* default true: counted */
 	bool tcp_verify_checksum;  /* default true: counted */
-	bool drop_bad_checksum;	   /* default false */
+	bool drop_bad_checksum;    /* default false */
 	enum midstream_policy midstream;
 	enum rule_error_policy rule_error;
 	uint32_t tcp_timeout_est;     /* idle established, seconds */
@@ -56,7 +56,7 @@ struct engine_output {
 struct engine;
 
 struct engine *engine_new(const struct engine_conf *conf,
-    const struct engine_output *out);
+                          const struct engine_output *out);
 void engine_set_lvm(struct engine *e, struct lvm *vm);
 void engine_free(struct engine *e);
 

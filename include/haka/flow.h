@@ -33,9 +33,9 @@ const char *tcp_state_str(enum tcp_state st);
 enum flow_flags {
 	FLOW_F_DROPPED = 1 << 0,   /* every later packet is dropped */
 	FLOW_F_MIDSTREAM = 1 << 1, /* picked up without a handshake */
-	FLOW_F_ENDED = 1 << 2,	   /* end_connection fired */
+	FLOW_F_ENDED = 1 << 2,     /* end_connection fired */
 	FLOW_F_NEW_FIRED = 1 << 3, /* new_connection fired */
-	FLOW_F_RESET = 1 << 4,	   /* reset() requested */
+	FLOW_F_RESET = 1 << 4,     /* reset() requested */
 	FLOW_F_DROP_DONE = 1 << 5, /* the drop has been applied */
 	FLOW_F_UNTRACKED = 1 << 6, /* forward without inspection */
 };
@@ -43,27 +43,27 @@ enum flow_flags {
 #define FLOW_LHDR_MAX 32
 
 struct flow {
-	struct flow *hnext;		/* hash chain */
-	struct flow *lprev, *lnext;	/* timeout list */
+	struct flow *hnext;         /* hash chain */
+	struct flow *lprev, *lnext; /* timeout list */
 	uint64_t id;
 	uint32_t hash;
-	uint32_t cli_ip, srv_ip;	/* host byte order */
+	uint32_t cli_ip, srv_ip; /* host byte order */
 	uint16_t cli_port, srv_port;
-	uint8_t state;			/* enum tcp_state */
-	uint8_t list;			/* which timeout list */
-	uint16_t flags;			/* enum flow_flags */
+	uint8_t state;  /* enum tcp_state */
+	uint8_t list;   /* which timeout list */
+	uint16_t flags; /* enum flow_flags */
 	struct hk_time first_ts, last_ts;
-	uint32_t isn[2];		/* initial sequence numbers */
+	uint32_t isn[2]; /* initial sequence numbers */
 	uint64_t pkts[2], bytes[2];
 	struct stream dir[2];
-	uint64_t rd_off[2];		/* delivered to receive_data rules */
+	uint64_t rd_off[2]; /* delivered to receive_data rules */
 	uint32_t linktype;
 	uint8_t lhdr_len[2];
-	uint8_t lhdr[2][FLOW_LHDR_MAX];	/* link header seen per direction */
-	int lua_ref;			/* registry ref of the Lua proxy */
+	uint8_t lhdr[2][FLOW_LHDR_MAX]; /* link header seen per direction */
+	int lua_ref;                    /* registry ref of the Lua proxy */
 	void *lua_proxy;
 	const struct app_dissector *app_ops; /* application dissector */
-	void *app;			/* its per-connection instance */
+	void *app;                           /* its per-connection instance */
 };
 
 struct app_dissector;
@@ -78,14 +78,15 @@ void flow_table_free(struct flow_table *t);
  * orientation; *dir tells the segment's direction. NULL if none.
  */
 struct flow *flow_lookup(struct flow_table *t, uint32_t src, uint32_t dst,
-    uint16_t sport, uint16_t dport, enum flow_dir *dir);
+                         uint16_t sport, uint16_t dport, enum flow_dir *dir);
 
 /*
  * Create a connection with cli -> srv as direction "up". NULL when the
  * table is full or memory is exhausted.
  */
 struct flow *flow_create(struct flow_table *t, uint32_t cli, uint32_t srv,
-    uint16_t cport, uint16_t sport, const struct hk_time *now);
+                         uint16_t cport, uint16_t sport,
+                         const struct hk_time *now);
 
 /* Unlink and free (streams must have been released). */
 void flow_destroy(struct flow_table *t, struct flow *f);
@@ -102,14 +103,14 @@ enum flow_list {
 	FLOW_LIST_COUNT
 };
 void flow_touch(struct flow_table *t, struct flow *f, enum flow_list list,
-    const struct hk_time *now);
+                const struct hk_time *now);
 
 /*
  * The oldest connection of a list whose last activity is at or before
  * 'before', or NULL.
  */
 struct flow *flow_expired(struct flow_table *t, enum flow_list list,
-    const struct hk_time *before);
+                          const struct hk_time *before);
 
 /* Any connection (to empty the table at exit), or NULL. */
 struct flow *flow_any(struct flow_table *t);
@@ -118,7 +119,7 @@ uint32_t flow_count(const struct flow_table *t);
 
 /* Call fn on every connection (fn must not destroy any). */
 void flow_foreach(struct flow_table *t, void (*fn)(struct flow *f, void *arg),
-    void *arg);
+                  void *arg);
 uint64_t flow_created(const struct flow_table *t);
 
 #endif

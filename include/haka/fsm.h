@@ -66,24 +66,24 @@ struct fsm_state;
 struct fsm;
 
 /* Pseudo-states. */
-#define FSM_ANY ((struct fsm_state *)1)
-#define FSM_FAIL ((struct fsm_state *)2)
+#define FSM_ANY    ((struct fsm_state *)1)
+#define FSM_FAIL   ((struct fsm_state *)2)
 #define FSM_FINISH ((struct fsm_state *)3)
 
 /* What a transition receives. */
 struct fsm_args {
 	enum fsm_event event;
-	int dir;				/* up/down events */
-	const struct gresult *res;		/* up, down */
-	const struct gparse_error *error;	/* parse_error */
-	uint64_t off;				/* missing_grammar: offset */
-	uint64_t len;				/* missing_grammar: bytes */
+	int dir;                          /* up/down events */
+	const struct gresult *res;        /* up, down */
+	const struct gparse_error *error; /* parse_error */
+	uint64_t off;                     /* missing_grammar: offset */
+	uint64_t len;                     /* missing_grammar: bytes */
 };
 
 typedef bool (*fsm_when_fn)(void *ctx, struct fsm *m, const struct fsm_args *a,
-    void *arg);
+                            void *arg);
 typedef void (*fsm_exec_fn)(void *ctx, struct fsm *m, const struct fsm_args *a,
-    void *arg);
+                            void *arg);
 
 enum fsm_type_kind {
 	FSM_TYPE_BASIC = 0,
@@ -102,7 +102,8 @@ const char *fsm_def_name(const struct fsm_def *d);
  * message is expected that way (missing_grammar).
  */
 struct fsm_state *fsm_state_new(struct fsm_def *d, const char *name,
-    const struct gnode *up, const struct gnode *down);
+                                const struct gnode *up,
+                                const struct gnode *down);
 const char *fsm_state_name(const struct fsm_state *s);
 
 /*
@@ -119,9 +120,11 @@ void fsm_def_set_grammar(struct fsm_def *d, const struct grammar *g);
  * HK_ERR for an event the state type does not define ("unknown event").
  */
 int fsm_on(struct fsm_def *d, struct fsm_state *s, enum fsm_event ev,
-    fsm_when_fn when, fsm_exec_fn execute, struct fsm_state *jump, void *arg);
+           fsm_when_fn when, fsm_exec_fn execute, struct fsm_state *jump,
+           void *arg);
 int fsm_on_timeout(struct fsm_def *d, struct fsm_state *s, double seconds,
-    fsm_when_fn when, fsm_exec_fn execute, struct fsm_state *jump, void *arg);
+                   fsm_when_fn when, fsm_exec_fn execute,
+                   struct fsm_state *jump, void *arg);
 void fsm_initial(struct fsm_def *d, struct fsm_state *s);
 
 /*
@@ -138,7 +141,7 @@ void fsm_dump_dot(const struct fsm_def *d, FILE *out);
 
 /* Instantiate: enter and init transitions of the initial state run. */
 struct fsm *fsm_new(const struct fsm_def *d, void *ctx,
-    const struct hk_time *now);
+                    const struct hk_time *now);
 void fsm_free(struct fsm *m);
 
 /* Fire an event on the current state. HK_ERR when finished. */
@@ -157,8 +160,7 @@ void fsm_jump(struct fsm *m, struct fsm_state *to);
  * finished. Returns HK_OK, or HK_ERR when finished. *keep is set to the
  * lowest offset of the direction still needed (the parser's pin).
  */
-int fsm_update(struct fsm *m, int dir, const struct ginput *in,
-    uint64_t *keep);
+int fsm_update(struct fsm *m, int dir, const struct ginput *in, uint64_t *keep);
 
 /* Restart the parse of direction dir at offset off (after a gap). */
 void fsm_resync(struct fsm *m, int dir, uint64_t off);

@@ -31,9 +31,9 @@
 
 #include <haka/types.h>
 
-#define GRAMMAR_MAX_DEPTH 64		/* frame stack */
-#define GRAMMAR_DEFAULT_TOKEN_MAX 4096	/* bytes of a token */
-#define GRAMMAR_DEFAULT_ARRAY_MAX 1024	/* elements of an array */
+#define GRAMMAR_MAX_DEPTH         64          /* frame stack */
+#define GRAMMAR_DEFAULT_TOKEN_MAX 4096        /* bytes of a token */
+#define GRAMMAR_DEFAULT_ARRAY_MAX 1024        /* elements of an array */
 #define GRAMMAR_DEFAULT_BYTES_MAX (64u << 20) /* bytes of a bytes() */
 #define GRAMMAR_DEFAULT_ARENA_MAX (1u << 20)  /* result bytes per element */
 
@@ -47,7 +47,7 @@ enum gval_type {
 	GV_NONE = 0,
 	GV_STRING, /* token, text */
 	GV_BYTES,  /* raw_token, bytes: the stream range off/len (and s/len
-		      copied when the node is not chunked and short enough) */
+	              copied when the node is not chunked and short enough) */
 	GV_NUMBER,
 	GV_BOOL,
 	GV_RECORD,
@@ -62,14 +62,14 @@ enum gval_type {
  */
 struct gresult {
 	enum gval_type type;
-	const char *name;	/* field name, NULL for unnamed */
-	const uint8_t *s;	/* GV_STRING / GV_BYTES value (NUL-terminated) */
+	const char *name; /* field name, NULL for unnamed */
+	const uint8_t *s; /* GV_STRING / GV_BYTES value (NUL-terminated) */
 	uint32_t len;
-	int64_t num;		/* GV_NUMBER; GV_BOOL as 0/1 */
-	uint64_t off;		/* stream offset of the first byte */
-	uint64_t end;		/* stream offset after the last byte */
+	int64_t num;  /* GV_NUMBER; GV_BOOL as 0/1 */
+	uint64_t off; /* stream offset of the first byte */
+	uint64_t end; /* stream offset after the last byte */
 	struct gresult *first, *last, *next;
-	uint32_t count;		/* children */
+	uint32_t count; /* children */
 	struct gresult *parent;
 };
 
@@ -83,8 +83,8 @@ const struct gresult *gresult_at(const struct gresult *arr, uint32_t i);
 /* What callbacks see: the parser, the user pointer, the current record. */
 struct gctx {
 	struct gparser *parser;
-	void *user;			/* gparser_new's user */
-	struct gresult *rec;		/* innermost record being built */
+	void *user;          /* gparser_new's user */
+	struct gresult *rec; /* innermost record being built */
 };
 
 /*
@@ -110,7 +110,7 @@ typedef int64_t (*gcount_fn)(const struct gresult *rec, struct gctx *ctx);
  * (len may be 0).
  */
 typedef void (*gchunk_fn)(struct gctx *ctx, const uint8_t *p, size_t len,
-    uint64_t off, bool last);
+                          uint64_t off, bool last);
 
 /* --- building a grammar (start-up only) -------------------------------- */
 
@@ -132,8 +132,7 @@ struct gnode *g_bytes(struct grammar *g);
 struct gnode *g_array(struct grammar *g, struct gnode *elem);
 /* branch: selector, then (key, node) pairs, NULL-terminated. */
 struct gnode *g_branch(struct grammar *g, gselect_fn sel, ...);
-struct gnode *g_optional(struct grammar *g, struct gnode *n,
-    gcond_fn present);
+struct gnode *g_optional(struct grammar *g, struct gnode *n, gcond_fn present);
 struct gnode *g_union(struct grammar *g, ...);
 struct gnode *g_try(struct grammar *g, ...);
 struct gnode *g_number(struct grammar *g, int bits, bool little_endian);
@@ -144,7 +143,7 @@ struct gnode *g_verify(struct grammar *g, gcond_fn fn, const char *msg);
 struct gnode *g_execute(struct grammar *g, gexec_fn fn);
 
 /* Options (return the node, for chaining). */
-struct gnode *g_count(struct gnode *n, uint32_t count); /* bytes, array */
+struct gnode *g_count(struct gnode *n, uint32_t count);  /* bytes, array */
 struct gnode *g_count_fn(struct gnode *n, gcount_fn fn); /* bytes, array */
 struct gnode *g_untiltoken(struct gnode *bytes, const char *re);
 struct gnode *g_chunked(struct gnode *bytes, gchunk_fn fn);
@@ -182,21 +181,21 @@ struct ginput {
 	 */
 	const uint8_t *(*span)(void *ctx, uint64_t off, size_t *len);
 	void *ctx;
-	uint64_t end;	/* bytes available: [pin, end) */
-	bool eof;	/* no byte will come after end */
+	uint64_t end; /* bytes available: [pin, end) */
+	bool eof;     /* no byte will come after end */
 };
 
 struct gparse_error {
-	uint64_t position;	/* absolute offset */
-	uint64_t start;		/* offset where the element started */
-	const char *field;	/* field name or position ("3"), "<unknown>" */
-	const char *rule;	/* enclosing rule, "<unknown>" */
+	uint64_t position; /* absolute offset */
+	uint64_t start;    /* offset where the element started */
+	const char *field; /* field name or position ("3"), "<unknown>" */
+	const char *rule;  /* enclosing rule, "<unknown>" */
 	char description[160];
 };
 
 /* A parser of 'root' (an exported node); user is handed to callbacks. */
 struct gparser *gparser_new(const struct grammar *g, const struct gnode *root,
-    void *user);
+                            void *user);
 void gparser_free(struct gparser *p);
 
 /* Parse a new element of root from absolute offset 'off'. */
@@ -229,6 +228,6 @@ const struct gparse_error *gparser_error(const struct gparser *p);
  * the start of the element), as the original engine prints it.
  */
 const char *gparse_error_str(const struct gparse_error *e, char *buf,
-    size_t len);
+                             size_t len);
 
 #endif

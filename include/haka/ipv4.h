@@ -9,8 +9,8 @@
 #include <haka/packet.h>
 
 #define IPV4_PROTO_ICMP 1
-#define IPV4_PROTO_TCP 6
-#define IPV4_PROTO_UDP 17
+#define IPV4_PROTO_TCP  6
+#define IPV4_PROTO_UDP  17
 
 #define IPV4_FLAG_RB 0x8000
 #define IPV4_FLAG_DF 0x4000
@@ -32,7 +32,7 @@ uint16_t inet_fold(uint32_t sum);
  * counts it; the policy decides).
  */
 int ipv4_decode(struct packet *pkt, bool verify_checksum, enum anomaly *anom,
-    bool *bad_checksum);
+                bool *bad_checksum);
 
 static inline const uint8_t *
 ipv4_hdr(const struct packet *pkt)
@@ -50,22 +50,66 @@ static inline uint32_t
 ipv4_rd32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
+	       (uint32_t)p[2] << 8 | p[3];
 }
 
 /* Field accessors (host byte order). Valid once ipv4_decode succeeded. */
-static inline uint8_t ipv4_version(const struct packet *p) { return ipv4_hdr(p)[0] >> 4; }
-static inline uint8_t ipv4_tos(const struct packet *p) { return ipv4_hdr(p)[1]; }
-static inline uint16_t ipv4_total_len(const struct packet *p) { return ipv4_rd16(ipv4_hdr(p) + 2); }
-static inline uint16_t ipv4_id(const struct packet *p) { return ipv4_rd16(ipv4_hdr(p) + 4); }
-static inline uint16_t ipv4_flags(const struct packet *p) { return ipv4_rd16(ipv4_hdr(p) + 6) & 0xe000; }
+static inline uint8_t
+ipv4_version(const struct packet *p)
+{
+	return ipv4_hdr(p)[0] >> 4;
+}
+static inline uint8_t
+ipv4_tos(const struct packet *p)
+{
+	return ipv4_hdr(p)[1];
+}
+static inline uint16_t
+ipv4_total_len(const struct packet *p)
+{
+	return ipv4_rd16(ipv4_hdr(p) + 2);
+}
+static inline uint16_t
+ipv4_id(const struct packet *p)
+{
+	return ipv4_rd16(ipv4_hdr(p) + 4);
+}
+static inline uint16_t
+ipv4_flags(const struct packet *p)
+{
+	return ipv4_rd16(ipv4_hdr(p) + 6) & 0xe000;
+}
 /* Fragment offset in bytes. */
-static inline uint32_t ipv4_frag_off(const struct packet *p) { return (uint32_t)(ipv4_rd16(ipv4_hdr(p) + 6) & 0x1fff) * 8; }
-static inline uint8_t ipv4_ttl(const struct packet *p) { return ipv4_hdr(p)[8]; }
-static inline uint8_t ipv4_proto(const struct packet *p) { return ipv4_hdr(p)[9]; }
-static inline uint16_t ipv4_checksum(const struct packet *p) { return ipv4_rd16(ipv4_hdr(p) + 10); }
-static inline uint32_t ipv4_src(const struct packet *p) { return ipv4_rd32(ipv4_hdr(p) + 12); }
-static inline uint32_t ipv4_dst(const struct packet *p) { return ipv4_rd32(ipv4_hdr(p) + 16); }
+static inline uint32_t
+ipv4_frag_off(const struct packet *p)
+{
+	return (uint32_t)(ipv4_rd16(ipv4_hdr(p) + 6) & 0x1fff) * 8;
+}
+static inline uint8_t
+ipv4_ttl(const struct packet *p)
+{
+	return ipv4_hdr(p)[8];
+}
+static inline uint8_t
+ipv4_proto(const struct packet *p)
+{
+	return ipv4_hdr(p)[9];
+}
+static inline uint16_t
+ipv4_checksum(const struct packet *p)
+{
+	return ipv4_rd16(ipv4_hdr(p) + 10);
+}
+static inline uint32_t
+ipv4_src(const struct packet *p)
+{
+	return ipv4_rd32(ipv4_hdr(p) + 12);
+}
+static inline uint32_t
+ipv4_dst(const struct packet *p)
+{
+	return ipv4_rd32(ipv4_hdr(p) + 16);
+}
 
 static inline bool
 ipv4_is_fragment(const struct packet *p)
@@ -82,10 +126,10 @@ int ipv4_addr_parse(const char *s, uint32_t *addr);
 /* --- fragment reassembly ------------------------------------------- */
 
 struct defrag_conf {
-	uint64_t memcap;	 /* bytes held in fragments, all trackers */
-	uint32_t timeout_sec;	 /* tracker lifetime from its first fragment */
-	uint32_t max_frags;	 /* fragments per datagram */
-	uint32_t max_trackers;	 /* datagrams being reassembled at once */
+	uint64_t memcap;       /* bytes held in fragments, all trackers */
+	uint32_t timeout_sec;  /* tracker lifetime from its first fragment */
+	uint32_t max_frags;    /* fragments per datagram */
+	uint32_t max_trackers; /* datagrams being reassembled at once */
 };
 
 struct defrag_stats {
@@ -96,7 +140,7 @@ struct defrag_stats {
 struct defrag;
 
 struct defrag *defrag_new(const struct defrag_conf *conf, anomaly_fn anom,
-    void *anom_arg);
+                          void *anom_arg);
 
 /*
  * Insert a fragment (pkt decoded by ipv4_decode, ipv4_is_fragment true).
@@ -117,7 +161,7 @@ struct defrag *defrag_new(const struct defrag_conf *conf, anomaly_fn anom,
  * raises IPV4_FRAG_OVERLAP_DIFF, an identical one IPV4_FRAG_OVERLAP.
  */
 int defrag_insert(struct defrag *d, struct packet *pkt,
-    const struct hk_time *now, struct packet **out);
+                  const struct hk_time *now, struct packet **out);
 
 /*
  * Expire trackers older than timeout_sec at 'now': their fragments get

@@ -52,7 +52,7 @@ int log_enabled(const char *section, enum log_level level);
 void hk_log(enum log_level level, const char *section, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void hk_vlog(enum log_level level, const char *section, const char *fmt,
-    va_list ap);
+             va_list ap);
 
 /* Redirect non-fatal output (default stdout). The stream is not closed. */
 void log_set_output(FILE *out);
@@ -62,7 +62,7 @@ void log_set_output(FILE *out);
  * (facility daemon, priority info), 1 for alerts (local0, notice, as the
  * original). NULL on memory exhaustion.
  */
-#define LOG_SYSLOG_LOG 0
+#define LOG_SYSLOG_LOG    0
 #define LOG_SYSLOG_ALERTS 1
 FILE *log_syslog_stream(int kind);
 

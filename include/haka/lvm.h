@@ -15,21 +15,23 @@
 #include <haka/packet.h>
 
 enum hk_event {
-	EV_STARTED = 0,		 /* haka.events.started () */
-	EV_EXITING,		 /* haka.events.exiting () */
-	EV_IPV4_RECEIVE_PACKET,	 /* ipv4:receive_packet (pkt) */
-	EV_TCP_RECEIVE_PACKET,	 /* tcp:receive_packet (pkt) */
-	EV_TCPC_NEW_CONNECTION,	 /* tcp_connection:new_connection (flow, pkt) */
-	EV_TCPC_RECEIVE_PACKET,	 /* tcp_connection:receive_packet (flow, pkt, dir) */
-	EV_TCPC_RECEIVE_DATA,	 /* tcp_connection:receive_data (flow, data, dir) */
-	EV_TCPC_END_CONNECTION,	 /* tcp_connection:end_connection (flow) */
-	EV_IPV4_ANOMALY,	 /* ipv4:anomaly (pkt, name) */
-	EV_TCPC_ANOMALY,	 /* tcp_connection:anomaly (flow, name, pkt) */
-	EV_SMTP_COMMAND,	 /* smtp:command (flow, cmd) */
-	EV_SMTP_RESPONSE,	 /* smtp:response (flow, res) */
-	EV_SMTP_MAIL_CONTENT,	 /* smtp:mail_content (flow, iter), streamed */
-	EV_SMTP_ANOMALY,	 /* smtp:anomaly (flow, name) */
-	EV_SMTP_STARTTLS,	 /* smtp:starttls (flow) */
+	EV_STARTED = 0,         /* haka.events.started () */
+	EV_EXITING,             /* haka.events.exiting () */
+	EV_IPV4_RECEIVE_PACKET, /* ipv4:receive_packet (pkt) */
+	EV_TCP_RECEIVE_PACKET,  /* tcp:receive_packet (pkt) */
+	EV_TCPC_NEW_CONNECTION, /* tcp_connection:new_connection (flow, pkt) */
+	EV_TCPC_RECEIVE_PACKET, /* tcp_connection:receive_packet (flow, pkt,
+	                           dir) */
+	EV_TCPC_RECEIVE_DATA,   /* tcp_connection:receive_data (flow, data, dir)
+	                         */
+	EV_TCPC_END_CONNECTION, /* tcp_connection:end_connection (flow) */
+	EV_IPV4_ANOMALY,        /* ipv4:anomaly (pkt, name) */
+	EV_TCPC_ANOMALY,        /* tcp_connection:anomaly (flow, name, pkt) */
+	EV_SMTP_COMMAND,        /* smtp:command (flow, cmd) */
+	EV_SMTP_RESPONSE,       /* smtp:response (flow, res) */
+	EV_SMTP_MAIL_CONTENT,   /* smtp:mail_content (flow, iter), streamed */
+	EV_SMTP_ANOMALY,        /* smtp:anomaly (flow, name) */
+	EV_SMTP_STARTTLS,       /* smtp:starttls (flow) */
 	EV_COUNT
 };
 
@@ -42,11 +44,11 @@ enum rule_error_policy {
 };
 
 struct lvm_conf {
-	size_t mem_limit;	   /* bytes; 0 = unlimited */
-	uint64_t instr_limit;	   /* VM instructions per event; 0 = none */
-	bool allow_io;		   /* expose io and os (documented option) */
-	bool allow_debug;	   /* expose the whole debug library */
-	const char *lua_dir;	   /* the project's lua/ modules */
+	size_t mem_limit;     /* bytes; 0 = unlimited */
+	uint64_t instr_limit; /* VM instructions per event; 0 = none */
+	bool allow_io;        /* expose io and os (documented option) */
+	bool allow_debug;     /* expose the whole debug library */
+	const char *lua_dir;  /* the project's lua/ modules */
 };
 
 struct lvm;
@@ -89,9 +91,9 @@ lvm_has_rules(const struct lvm *vm, enum hk_event ev)
 int lvm_event_simple(struct lvm *vm, enum hk_event ev);
 int lvm_event_packet(struct lvm *vm, enum hk_event ev, struct packet *pkt);
 int lvm_event_flow(struct lvm *vm, enum hk_event ev, struct flow *f,
-    struct packet *pkt, int dir);
+                   struct packet *pkt, int dir);
 int lvm_event_anomaly(struct lvm *vm, enum hk_event ev, struct flow *f,
-    struct packet *pkt, enum anomaly a);
+                      struct packet *pkt, enum anomaly a);
 
 /*
  * receive_data: data are available in direction dir of f, from
@@ -103,7 +105,7 @@ int lvm_event_anomaly(struct lvm *vm, enum hk_event ev, struct flow *f,
  * streamed rules that no more data will come in this direction.
  */
 int lvm_event_data(struct lvm *vm, struct flow *f, int dir, uint64_t end,
-    bool finished, uint64_t *keep);
+                   bool finished, uint64_t *keep);
 
 /*
  * A new connection was announced to the rules: attach the application

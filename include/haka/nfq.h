@@ -12,15 +12,15 @@
 
 struct nfq_conf {
 	uint16_t queue;
-	uint32_t maxlen;	/* kernel queue length */
-	uint32_t rcvbuf;	/* socket receive buffer, bytes */
-	bool fail_open;		/* NFQA_CFG_F_FAIL_OPEN: accept when full */
-	uint32_t mark;		/* mark of the packets haka forges */
+	uint32_t maxlen; /* kernel queue length */
+	uint32_t rcvbuf; /* socket receive buffer, bytes */
+	bool fail_open;  /* NFQA_CFG_F_FAIL_OPEN: accept when full */
+	uint32_t mark;   /* mark of the packets haka forges */
 };
 
 struct nfq_stats {
-	uint64_t received, accepted, dropped, enobufs, verdict_errors,
-	    gso, recv_errors;
+	uint64_t received, accepted, dropped, enobufs, verdict_errors, gso,
+	    recv_errors;
 };
 
 struct nfq_source;
@@ -31,7 +31,7 @@ struct nfq_source;
  * set the queue length and the receive buffer. NULL with a message in err.
  */
 struct nfq_source *nfq_source_open(const struct nfq_conf *c, char *err,
-    size_t errlen);
+                                   size_t errlen);
 
 /* The descriptor to poll. */
 int nfq_source_fd(const struct nfq_source *s);
@@ -46,11 +46,11 @@ int nfq_source_fd(const struct nfq_source *s);
  * never silent.
  */
 int nfq_source_read(struct nfq_source *s,
-    void (*cb)(void *arg, struct packet *pkt), void *arg);
+                    void (*cb)(void *arg, struct packet *pkt), void *arg);
 
 /* Give the verdict of a packet received from this source. */
 int nfq_source_verdict(struct nfq_source *s, const struct packet *pkt,
-    bool accept);
+                       bool accept);
 
 const struct nfq_stats *nfq_source_stats(const struct nfq_source *s);
 
@@ -62,8 +62,7 @@ void nfq_source_close(struct nfq_source *s);
 struct raw_injector;
 
 /* A raw IPv4 socket (IP_HDRINCL) whose packets carry SO_MARK mark. */
-struct raw_injector *raw_injector_open(uint32_t mark, char *err,
-    size_t errlen);
+struct raw_injector *raw_injector_open(uint32_t mark, char *err, size_t errlen);
 /* Send the IPv4 packet at pkt->l3_off. HK_OK or HK_ERR (counted). */
 int raw_injector_send(struct raw_injector *r, const struct packet *pkt);
 void raw_injector_close(struct raw_injector *r);
@@ -79,7 +78,7 @@ void raw_injector_close(struct raw_injector *r);
  * command's message in err.
  */
 int nfq_iptables(bool install, const char *chain, const uint16_t *queues,
-    uint32_t nqueues, uint16_t port, bool fail_open, uint32_t mark,
-    char *err, size_t errlen);
+                 uint32_t nqueues, uint16_t port, bool fail_open, uint32_t mark,
+                 char *err, size_t errlen);
 
 #endif

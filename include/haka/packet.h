@@ -22,9 +22,9 @@ enum pkt_verdict {
 };
 
 enum pkt_flags {
-	PKT_F_FORGED = 1 << 0,	    /* made by the engine (RST) */
+	PKT_F_FORGED = 1 << 0,      /* made by the engine (RST) */
 	PKT_F_REASSEMBLED = 1 << 1, /* datagram rebuilt from fragments */
-	PKT_F_IPV4 = 1 << 2,	    /* l3_off points to an IPv4 header */
+	PKT_F_IPV4 = 1 << 2,        /* l3_off points to an IPv4 header */
 	PKT_F_NO_OUTPUT = 1 << 3,   /* never given to the capture */
 };
 
@@ -32,33 +32,33 @@ struct packet;
 typedef void (*packet_release_fn)(struct packet *pkt, void *arg);
 
 struct packet {
-	uint64_t id;	     /* capture order, from 1 */
-	struct hk_time ts;   /* capture time */
-	uint8_t *data;	     /* frame bytes, from the link header */
-	uint32_t caplen;     /* bytes in data */
-	uint32_t wirelen;    /* original length on the wire */
-	uint32_t linktype;   /* DLT_* of the frame */
-	uint32_t l3_off;     /* offset of the network header in data */
-	uint16_t ethertype;  /* 0x0800 IPv4, 0x86dd IPv6, 0 unknown */
-	uint16_t flags;	     /* enum pkt_flags */
-	uint8_t verdict;     /* enum pkt_verdict */
-	uint8_t ifindex;     /* capture source index (file or queue) */
+	uint64_t id;        /* capture order, from 1 */
+	struct hk_time ts;  /* capture time */
+	uint8_t *data;      /* frame bytes, from the link header */
+	uint32_t caplen;    /* bytes in data */
+	uint32_t wirelen;   /* original length on the wire */
+	uint32_t linktype;  /* DLT_* of the frame */
+	uint32_t l3_off;    /* offset of the network header in data */
+	uint16_t ethertype; /* 0x0800 IPv4, 0x86dd IPv6, 0 unknown */
+	uint16_t flags;     /* enum pkt_flags */
+	uint8_t verdict;    /* enum pkt_verdict */
+	uint8_t ifindex;    /* capture source index (file or queue) */
 	uint32_t refcnt;
 
 	/* Decoded by ipv4/tcp; valid when PKT_F_IPV4 is set. */
-	uint16_t ip_hlen;    /* IPv4 header length */
-	uint16_t ip_len;     /* IPv4 total length, clamped to caplen */
-	uint32_t l4_off;     /* offset of the transport header in data */
-	uint32_t l4_hlen;    /* transport header length */
-	uint32_t pl_off;     /* offset of the transport payload in data */
-	uint32_t pl_len;     /* payload length */
+	uint16_t ip_hlen; /* IPv4 header length */
+	uint16_t ip_len;  /* IPv4 total length, clamped to caplen */
+	uint32_t l4_off;  /* offset of the transport header in data */
+	uint32_t l4_hlen; /* transport header length */
+	uint32_t pl_off;  /* offset of the transport payload in data */
+	uint32_t pl_len;  /* payload length */
 
-	uint64_t hold_end;   /* stream offset this packet's bytes end at */
-	struct packet *next; /* intrusive link: hold queue, fragment list */
-	struct packet *frags;/* fragments of a reassembled datagram */
-	void *capture_ctx;   /* backend data (nfqueue packet id...) */
-	uint32_t capture_id; /* backend id */
-	uint32_t data_cap;   /* allocated bytes behind data */
+	uint64_t hold_end;    /* stream offset this packet's bytes end at */
+	struct packet *next;  /* intrusive link: hold queue, fragment list */
+	struct packet *frags; /* fragments of a reassembled datagram */
+	void *capture_ctx;    /* backend data (nfqueue packet id...) */
+	uint32_t capture_id;  /* backend id */
+	uint32_t data_cap;    /* allocated bytes behind data */
 };
 
 /*

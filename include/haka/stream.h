@@ -26,33 +26,33 @@
 #include <haka/packet.h>
 
 struct stream_seg {
-	uint64_t off;		/* stream offset of the first byte */
+	uint64_t off; /* stream offset of the first byte */
 	uint32_t len;
-	const uint8_t *p;	/* NULL: a gap (bytes never seen) */
+	const uint8_t *p; /* NULL: a gap (bytes never seen) */
 	struct stream_seg *next;
 };
 
 struct stream {
-	uint32_t seq0;		/* sequence number of stream offset 0 */
+	uint32_t seq0; /* sequence number of stream offset 0 */
 	bool init;
-	bool fin;		/* a FIN was seen */
-	uint64_t fin_off;	/* stream offset of the FIN */
-	uint64_t next;		/* end of the in-order bytes */
-	uint64_t consumed;	/* bytes before are inspected */
-	struct stream_seg *head, *tail;	/* in-order, unconsumed */
-	struct stream_seg *ooo;		/* beyond next, sorted, disjoint */
+	bool fin;                       /* a FIN was seen */
+	uint64_t fin_off;               /* stream offset of the FIN */
+	uint64_t next;                  /* end of the in-order bytes */
+	uint64_t consumed;              /* bytes before are inspected */
+	struct stream_seg *head, *tail; /* in-order, unconsumed */
+	struct stream_seg *ooo;         /* beyond next, sorted, disjoint */
 	uint32_t ooo_bytes;
 	uint32_t ooo_segs;
 	struct packet *hold_head, *hold_tail;
 	uint32_t held_pkts;
-	uint64_t held_bytes;	/* frame bytes of held packets */
-	uint64_t gap_bytes;	/* bytes lost in gaps so far */
+	uint64_t held_bytes; /* frame bytes of held packets */
+	uint64_t gap_bytes;  /* bytes lost in gaps so far */
 };
 
 struct stream_limits {
-	uint32_t max_ooo_bytes;	/* per direction */
-	uint32_t max_ooo_segs;	/* per direction */
-	uint64_t memcap;	/* frame bytes held, all streams */
+	uint32_t max_ooo_bytes; /* per direction */
+	uint32_t max_ooo_segs;  /* per direction */
+	uint64_t memcap;        /* frame bytes held, all streams */
 };
 
 /* Set the limits (global). */
@@ -76,12 +76,12 @@ stream_off_seq(const struct stream *st, uint64_t off)
 }
 
 struct stream_insert_res {
-	uint32_t new_bytes;	/* bytes added (in order or queued) */
-	uint32_t old_bytes;	/* bytes already seen (retransmitted) */
-	uint32_t same_bytes;	/* of those, compared and identical */
-	uint32_t diff_bytes;	/* of those, compared and different */
-	bool memcap_flow;	/* refused: direction over its limits */
-	bool memcap_global;	/* refused: global memcap */
+	uint32_t new_bytes;  /* bytes added (in order or queued) */
+	uint32_t old_bytes;  /* bytes already seen (retransmitted) */
+	uint32_t same_bytes; /* of those, compared and identical */
+	uint32_t diff_bytes; /* of those, compared and different */
+	bool memcap_flow;    /* refused: direction over its limits */
+	bool memcap_global;  /* refused: global memcap */
 };
 
 /*
@@ -92,7 +92,7 @@ struct stream_insert_res {
  * then NOT held and the caller decides its verdict.
  */
 int stream_insert(struct stream *st, struct packet *pkt, uint32_t seq,
-    struct stream_insert_res *res);
+                  struct stream_insert_res *res);
 
 /*
  * Bytes nobody will read: a segment exactly at next, with nothing queued
@@ -152,7 +152,7 @@ uint64_t stream_contig_end(const struct stream *st, uint64_t from);
  * the stream changes.
  */
 const uint8_t *stream_span(const struct stream *st, uint64_t off, size_t *len,
-    const struct stream_seg **hint);
+                           const struct stream_seg **hint);
 
 /* If 'off' falls in a gap, the end of that gap; otherwise off. */
 uint64_t stream_skip_gap(const struct stream *st, uint64_t off);
@@ -163,7 +163,7 @@ uint64_t stream_skip_gap(const struct stream *st, uint64_t off);
  * met.
  */
 uint64_t stream_copy(const struct stream *st, uint64_t off, uint8_t *dst,
-    uint64_t len);
+                     uint64_t len);
 
 /*
  * Release every held packet (with the DROP verdict when drop is true) and

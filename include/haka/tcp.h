@@ -26,7 +26,7 @@
  * *bad_checksum (HK_OK is still returned).
  */
 int tcp_decode(struct packet *pkt, bool verify_checksum, enum anomaly *anom,
-    bool *bad_checksum);
+               bool *bad_checksum);
 
 static inline const uint8_t *
 tcp_hdr(const struct packet *p)
@@ -34,15 +34,51 @@ tcp_hdr(const struct packet *p)
 	return p->data + p->l4_off;
 }
 
-static inline uint16_t tcp_sport(const struct packet *p) { return ipv4_rd16(tcp_hdr(p)); }
-static inline uint16_t tcp_dport(const struct packet *p) { return ipv4_rd16(tcp_hdr(p) + 2); }
-static inline uint32_t tcp_seq(const struct packet *p) { return ipv4_rd32(tcp_hdr(p) + 4); }
-static inline uint32_t tcp_ack(const struct packet *p) { return ipv4_rd32(tcp_hdr(p) + 8); }
-static inline uint8_t tcp_flags(const struct packet *p) { return tcp_hdr(p)[13]; }
-static inline uint8_t tcp_res(const struct packet *p) { return tcp_hdr(p)[12] & 0x0f; }
-static inline uint16_t tcp_window(const struct packet *p) { return ipv4_rd16(tcp_hdr(p) + 14); }
-static inline uint16_t tcp_checksum(const struct packet *p) { return ipv4_rd16(tcp_hdr(p) + 16); }
-static inline uint16_t tcp_urgptr(const struct packet *p) { return ipv4_rd16(tcp_hdr(p) + 18); }
+static inline uint16_t
+tcp_sport(const struct packet *p)
+{
+	return ipv4_rd16(tcp_hdr(p));
+}
+static inline uint16_t
+tcp_dport(const struct packet *p)
+{
+	return ipv4_rd16(tcp_hdr(p) + 2);
+}
+static inline uint32_t
+tcp_seq(const struct packet *p)
+{
+	return ipv4_rd32(tcp_hdr(p) + 4);
+}
+static inline uint32_t
+tcp_ack(const struct packet *p)
+{
+	return ipv4_rd32(tcp_hdr(p) + 8);
+}
+static inline uint8_t
+tcp_flags(const struct packet *p)
+{
+	return tcp_hdr(p)[13];
+}
+static inline uint8_t
+tcp_res(const struct packet *p)
+{
+	return tcp_hdr(p)[12] & 0x0f;
+}
+static inline uint16_t
+tcp_window(const struct packet *p)
+{
+	return ipv4_rd16(tcp_hdr(p) + 14);
+}
+static inline uint16_t
+tcp_checksum(const struct packet *p)
+{
+	return ipv4_rd16(tcp_hdr(p) + 16);
+}
+static inline uint16_t
+tcp_urgptr(const struct packet *p)
+{
+	return ipv4_rd16(tcp_hdr(p) + 18);
+}
 
 /* Checksum the segment would have (pseudo-header included). */
 uint16_t tcp_compute_checksum(const struct packet *pkt);
@@ -57,7 +93,8 @@ uint16_t tcp_compute_checksum(const struct packet *pkt);
  * PKT_F_FORGED, refcnt 1, ts as given. NULL on memory exhaustion.
  */
 struct packet *tcp_forge_rst(uint32_t src, uint32_t dst, uint16_t sport,
-    uint16_t dport, uint32_t seq, const uint8_t *lhdr, uint32_t lhdr_len,
-    uint32_t linktype, const struct hk_time *ts);
+                             uint16_t dport, uint32_t seq, const uint8_t *lhdr,
+                             uint32_t lhdr_len, uint32_t linktype,
+                             const struct hk_time *ts);
 
 #endif

@@ -10,10 +10,10 @@
 #include <stdint.h>
 
 enum {
-	HK_OK = 0,	  /* done; outputs valid */
-	HK_ERR = -1,	  /* failed; outputs untouched */
-	HK_AGAIN = -2,	  /* need more data */
-	HK_GAP = -3,	  /* a hole in the stream was reached */
+	HK_OK = 0,        /* done; outputs valid */
+	HK_ERR = -1,      /* failed; outputs untouched */
+	HK_AGAIN = -2,    /* need more data */
+	HK_GAP = -3,      /* a hole in the stream was reached */
 	HK_DECLINED = -5, /* not mine */
 };
 

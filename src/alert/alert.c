@@ -654,7 +654,7 @@ alert_add_file(const char *path, enum alert_format fmt)
 	}
 	pthread_mutex_lock(&alert_lock);
 	snprintf(alert_paths[alert_noutputs - 1],
-	    sizeof(alert_paths[alert_noutputs - 1]), "%s", path);
+	         sizeof(alert_paths[alert_noutputs - 1]), "%s", path);
 	pthread_mutex_unlock(&alert_lock);
 	return HK_OK;
 }

@@ -30,7 +30,8 @@ struct run {
 static void
 usage(FILE *fp)
 {
-	fprintf(fp,
+	fprintf(
+	    fp,
 	    "Usage: hakapcap [options] <rules.lua> <capture> [capture...]\n"
 	    "Options:\n"
 	    "\t-h,--help:              Display this information\n"
@@ -77,7 +78,7 @@ on_verdict(void *arg, struct packet *pkt, bool accept)
 		return;
 	if (r->sink == NULL) {
 		r->sink = pcap_sink_open(r->out_path, r->linktype, r->err,
-		    sizeof(r->err));
+		                         sizeof(r->err));
 		if (r->sink == NULL) {
 			hk_log(LOG_ERROR, "capture", "%s", r->err);
 			r->out_path = NULL;
@@ -105,7 +106,7 @@ now_sec(int clk)
 
 static void
 summary(const struct engine *e, struct pcap_source *src, double elapsed,
-    double cpu, uint32_t flows_left)
+        double cpu, uint32_t flows_left)
 {
 	const struct engine_stats *s = engine_stats(e);
 	struct rusage ru;
@@ -113,42 +114,43 @@ summary(const struct engine *e, struct pcap_source *src, double elapsed,
 
 	getrusage(RUSAGE_SELF, &ru);
 	fprintf(stderr,
-	    "summary: packets %llu, bytes %llu, ipv4 %llu, non-ipv4 %llu "
-	    "(ipv6 %llu), fragments %llu (reassembled %llu), tcp %llu\n",
-	    (unsigned long long)s->packets, (unsigned long long)s->bytes,
-	    (unsigned long long)s->ipv4, (unsigned long long)s->non_ipv4,
-	    (unsigned long long)s->ipv6, (unsigned long long)s->fragments,
-	    (unsigned long long)s->reassembled, (unsigned long long)s->tcp);
+	        "summary: packets %llu, bytes %llu, ipv4 %llu, non-ipv4 %llu "
+	        "(ipv6 %llu), fragments %llu (reassembled %llu), tcp %llu\n",
+	        (unsigned long long)s->packets, (unsigned long long)s->bytes,
+	        (unsigned long long)s->ipv4, (unsigned long long)s->non_ipv4,
+	        (unsigned long long)s->ipv6, (unsigned long long)s->fragments,
+	        (unsigned long long)s->reassembled, (unsigned long long)s->tcp);
 	fprintf(stderr,
-	    "summary: connections %llu (mid-stream %llu, dropped %llu, "
-	    "reset %llu, in table at end %u), alerts %llu\n",
-	    (unsigned long long)s->flows, (unsigned long long)s->midstream,
-	    (unsigned long long)s->flows_dropped,
-	    (unsigned long long)s->flows_reset, flows_left,
-	    (unsigned long long)alert_count());
+	        "summary: connections %llu (mid-stream %llu, dropped %llu, "
+	        "reset %llu, in table at end %u), alerts %llu\n",
+	        (unsigned long long)s->flows, (unsigned long long)s->midstream,
+	        (unsigned long long)s->flows_dropped,
+	        (unsigned long long)s->flows_reset, flows_left,
+	        (unsigned long long)alert_count());
 	fprintf(stderr,
-	    "summary: verdicts: accepted %llu, dropped %llu, drops not "
-	    "applied (pass-through) %llu, forged %llu, rule errors %llu, "
-	    "capture errors %llu\n",
-	    (unsigned long long)s->accepted, (unsigned long long)s->dropped,
-	    (unsigned long long)s->would_drop, (unsigned long long)s->forged,
-	    (unsigned long long)s->rule_errors,
-	    (unsigned long long)pcap_source_errors(src));
+	        "summary: verdicts: accepted %llu, dropped %llu, drops not "
+	        "applied (pass-through) %llu, forged %llu, rule errors %llu, "
+	        "capture errors %llu\n",
+	        (unsigned long long)s->accepted, (unsigned long long)s->dropped,
+	        (unsigned long long)s->would_drop,
+	        (unsigned long long)s->forged,
+	        (unsigned long long)s->rule_errors,
+	        (unsigned long long)pcap_source_errors(src));
 	fprintf(stderr, "summary: anomalies:");
 	for (i = 0; i < ANOM_COUNT; i++) {
 		if (anomaly_get(i) == 0)
 			continue;
 		fprintf(stderr, " %s=%llu", anomaly_name(i),
-		    (unsigned long long)anomaly_get(i));
+		        (unsigned long long)anomaly_get(i));
 		n++;
 	}
 	fprintf(stderr, "%s\n", n == 0 ? " none" : "");
 	fprintf(stderr,
-	    "summary: elapsed %.3f s, cpu %.3f s, %.0f packets/s, %.3f "
-	    "Gbit/s, peak rss %ld kB\n",
-	    elapsed, cpu, elapsed > 0 ? (double)s->packets / elapsed : 0.0,
-	    elapsed > 0 ? (double)s->bytes * 8 / elapsed / 1e9 : 0.0,
-	    ru.ru_maxrss);
+	        "summary: elapsed %.3f s, cpu %.3f s, %.0f packets/s, %.3f "
+	        "Gbit/s, peak rss %ld kB\n",
+	        elapsed, cpu, elapsed > 0 ? (double)s->packets / elapsed : 0.0,
+	        elapsed > 0 ? (double)s->bytes * 8 / elapsed / 1e9 : 0.0,
+	        ru.ru_maxrss);
 }
 
 enum {
@@ -187,26 +189,27 @@ parse_u64(const char *s, uint64_t *v)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{"debug", no_argument, NULL, 'd'},
-		{"loglevel", required_argument, NULL, 'l'},
-		{"alert-to", required_argument, NULL, 'a'},
-		{"alert-format", required_argument, NULL, OPT_ALERT_FMT},
-		{"pass-through", no_argument, NULL, OPT_PASS},
-		{"no-pass-through", no_argument, NULL, OPT_NO_PASS},
-		{"rule-error", required_argument, NULL, OPT_RULE_ERROR},
-		{"midstream", required_argument, NULL, OPT_MIDSTREAM},
-		{"lua-memory", required_argument, NULL, OPT_LUA_MEM},
-		{"lua-instructions", required_argument, NULL, OPT_LUA_INSTR},
-		{"allow-io", no_argument, NULL, OPT_ALLOW_IO},
-		{"no-summary", no_argument, NULL, OPT_NO_SUMMARY},
-		{"dump-dissector-graph", no_argument, NULL, OPT_DUMP_GRAPH},
-		{"tcp-checksum", no_argument, NULL, OPT_TCP_CSUM},
-		{"allow-debug", no_argument, NULL, OPT_ALLOW_DEBUG},
-		{"tcp-ooo-limit", required_argument, NULL, OPT_OOO_LIMIT},
-		{"no-ip-checksum", no_argument, NULL, OPT_NO_IP_CSUM},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"loglevel", required_argument, NULL, 'l'},
+	    {"alert-to", required_argument, NULL, 'a'},
+	    {"alert-format", required_argument, NULL, OPT_ALERT_FMT},
+	    {"pass-through", no_argument, NULL, OPT_PASS},
+	    {"no-pass-through", no_argument, NULL, OPT_NO_PASS},
+	    {"rule-error", required_argument, NULL, OPT_RULE_ERROR},
+	    {"midstream", required_argument, NULL, OPT_MIDSTREAM},
+	    {"lua-memory", required_argument, NULL, OPT_LUA_MEM},
+	    {"lua-instructions", required_argument, NULL, OPT_LUA_INSTR},
+	    {"allow-io", no_argument, NULL, OPT_ALLOW_IO},
+	    {"no-summary", no_argument, NULL, OPT_NO_SUMMARY},
+	    {"dump-dissector-graph", no_argument, NULL, OPT_DUMP_GRAPH},
+	    {"tcp-checksum", no_argument, NULL, OPT_TCP_CSUM},
+	    {"allow-debug", no_argument, NULL, OPT_ALLOW_DEBUG},
+	    {"tcp-ooo-limit", required_argument, NULL, OPT_OOO_LIMIT},
+	    {"no-ip-checksum", no_argument, NULL, OPT_NO_IP_CSUM},
+	    {NULL, 0, NULL, 0}};
 	struct engine_conf conf;
 	struct lvm_conf lconf = {0};
 	struct engine_output out;
@@ -238,7 +241,7 @@ main(int argc, char **argv)
 		case OPT_VERSION:
 			printf("version %s, arch x86_64, lua 5.3\n"
 			       "API version 2\n",
-			    HAKA_VERSION);
+			       HAKA_VERSION);
 			return 0;
 		case 'd':
 			log_set_default_level(LOG_DEBUG);
@@ -256,9 +259,9 @@ main(int argc, char **argv)
 		case OPT_ALERT_FMT:
 			if (alert_format_parse(optarg, &afmt) != HK_OK) {
 				fprintf(stderr,
-				    "hakapcap: unknown alert format '%s' "
-				    "(pretty, oneline or json)\n",
-				    optarg);
+				        "hakapcap: unknown alert format '%s' "
+				        "(pretty, oneline or json)\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -277,7 +280,8 @@ main(int argc, char **argv)
 			else if (strcmp(optarg, "accept") == 0)
 				conf.rule_error = RULE_ERROR_ACCEPT;
 			else {
-				fprintf(stderr,
+				fprintf(
+				    stderr,
 				    "hakapcap: --rule-error: drop or accept\n");
 				return 2;
 			}
@@ -291,21 +295,21 @@ main(int argc, char **argv)
 				conf.midstream = MIDSTREAM_DROP;
 			else {
 				fprintf(stderr, "hakapcap: --midstream: "
-						"accept, pass or drop\n");
+				                "accept, pass or drop\n");
 				return 2;
 			}
 			break;
 		case OPT_LUA_MEM:
 			if (!parse_u64(optarg, &mem_mb) || mem_mb == 0) {
 				fprintf(stderr, "hakapcap: --lua-memory: a "
-						"number of MB\n");
+				                "number of MB\n");
 				return 2;
 			}
 			break;
 		case OPT_LUA_INSTR:
 			if (!parse_u64(optarg, &v)) {
 				fprintf(stderr, "hakapcap: --lua-instructions: "
-						"a number\n");
+				                "a number\n");
 				return 2;
 			}
 			instr = v;
@@ -322,7 +326,7 @@ main(int argc, char **argv)
 		case OPT_OOO_LIMIT:
 			if (!parse_u64(optarg, &v) || v > UINT32_MAX) {
 				fprintf(stderr, "hakapcap: --tcp-ooo-limit: a "
-						"number of bytes\n");
+				                "number of bytes\n");
 				return 2;
 			}
 			conf.stream.max_ooo_bytes = (uint32_t)v;
@@ -351,9 +355,10 @@ main(int argc, char **argv)
 		FILE *fp = fopen(alert_to, "a");
 
 		if (fp == NULL) {
-			fprintf(stderr, "hakapcap: cannot open alert file "
-					"'%s': %m\n",
-			    alert_to);
+			fprintf(stderr,
+			        "hakapcap: cannot open alert file "
+			        "'%s': %m\n",
+			        alert_to);
 			return 1;
 		}
 		alert_add_output(fp, afmt, true);
@@ -361,22 +366,24 @@ main(int argc, char **argv)
 		alert_add_output(stdout, afmt, false);
 	}
 	if (dump_graph) {
-		/* The tutorial's graphs: smtp-grammar.dot, smtp-state-machine.dot */
+		/* The tutorial's graphs: smtp-grammar.dot,
+		 * smtp-state-machine.dot */
 		err[0] = '\0';
 		if (smtp_init(NULL, err, sizeof(err)) != HK_OK ||
 		    smtp_dump_graphs(".", err, sizeof(err)) != HK_OK) {
 			fprintf(stderr, "hakapcap: %s\n", err);
 			return 1;
 		}
-		hk_log(LOG_INFO, "core", "dissector graphs written to "
-		    "smtp-grammar.dot and smtp-state-machine.dot");
+		hk_log(LOG_INFO, "core",
+		       "dissector graphs written to "
+		       "smtp-grammar.dot and smtp-state-machine.dot");
 	}
 	if (conf.pass_through)
 		hk_log(LOG_INFO, "core",
-		    "setting packet capture mode to pass-through\n");
+		       "setting packet capture mode to pass-through\n");
 
 	src = pcap_source_open(argv + optind + 1, argc - optind - 1, err,
-	    sizeof(err));
+	                       sizeof(err));
 	if (src == NULL) {
 		fprintf(stderr, "hakapcap: %s\n", err);
 		return 1;
@@ -397,7 +404,7 @@ main(int argc, char **argv)
 	hk_log(LOG_INFO, "core", "loading rule file '%s'", rules);
 	if (lvm_load_rules(vm, rules) != HK_OK) {
 		fprintf(stderr, "hakapcap: cannot load rule file '%s'\n",
-		    rules);
+		        rules);
 		lvm_free(vm);
 		engine_free(eng);
 		pcap_source_close(src);
@@ -424,12 +431,12 @@ main(int argc, char **argv)
 			if (t - last_progress >= 1.0) {
 				last_progress = t;
 				fprintf(stderr,
-				    "\rprogress: %llu packets, %u "
-				    "connections, %llu alerts",
-				    (unsigned long long)engine_stats(eng)
-					->packets,
-				    engine_flow_count(eng),
-				    (unsigned long long)alert_count());
+				        "\rprogress: %llu packets, %u "
+				        "connections, %llu alerts",
+				        (unsigned long long)engine_stats(eng)
+				            ->packets,
+				        engine_flow_count(eng),
+				        (unsigned long long)alert_count());
 			}
 		}
 	}
@@ -446,7 +453,7 @@ main(int argc, char **argv)
 		fflush(stdout);
 		if (show_summary)
 			summary(eng, src, now_sec(CLOCK_MONOTONIC) - t0,
-			    now_sec(CLOCK_PROCESS_CPUTIME_ID) - c0, left);
+			        now_sec(CLOCK_PROCESS_CPUTIME_ID) - c0, left);
 	}
 	lvm_free(vm);
 	engine_free(eng);
@@ -455,7 +462,7 @@ main(int argc, char **argv)
 	else if (run.out_path != NULL) {
 		/* An empty result is still a valid capture. */
 		run.sink = pcap_sink_open(run.out_path, run.linktype, err,
-		    sizeof(err));
+		                          sizeof(err));
 		if (run.sink != NULL)
 			pcap_sink_close(run.sink);
 	}

@@ -6,7 +6,7 @@
 
 static const char *const anomaly_names[ANOM_COUNT] = {
 #define HK_ANOM_NAME(id, name) [ANOM_##id] = name,
-	HK_ANOMALIES(HK_ANOM_NAME)
+    HK_ANOMALIES(HK_ANOM_NAME)
 #undef HK_ANOM_NAME
 };
 

@@ -11,12 +11,12 @@
 
 #include "lua/lvm_priv.h"
 
-#define ALERT_MAX_NODES 32
+#define ALERT_MAX_NODES  32
 #define ALERT_MAX_VALUES 32
-#define ALERT_MAX_REFS 32
+#define ALERT_MAX_REFS   32
 
-static const char *const rule_keys[] = {"on", "hook", "eval", "options",
-	"name", NULL};
+static const char *const rule_keys[] = {"on",      "hook", "eval",
+                                        "options", "name", NULL};
 
 void
 lapi_push_event(lua_State *L, struct lvm *vm, enum hk_event ev)
@@ -55,16 +55,15 @@ l_rule(lua_State *L)
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, 1) != 0) {
-		const char *k = lua_type(L, -2) == LUA_TSTRING ?
-		    lua_tostring(L, -2) :
-		    NULL;
+		const char *k =
+		    lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
 
 		for (i = 0; k != NULL && rule_keys[i] != NULL; i++)
 			if (strcmp(k, rule_keys[i]) == 0)
 				break;
 		if (k == NULL || rule_keys[i] == NULL)
 			return luaL_error(L, "unexpected field '%s' in rule",
-			    k != NULL ? k : "?");
+			                  k != NULL ? k : "?");
 		lua_pop(L, 1);
 	}
 	if (lua_getfield(L, 1, "on") == LUA_TNIL) {
@@ -90,9 +89,10 @@ l_rule(lua_State *L)
 		return luaL_error(L, "rule options should be table");
 	}
 	lua_pop(L, 1);
-	if (streamed && ev != EV_TCPC_RECEIVE_DATA && ev != EV_SMTP_MAIL_CONTENT)
+	if (streamed && ev != EV_TCPC_RECEIVE_DATA &&
+	    ev != EV_SMTP_MAIL_CONTENT)
 		return luaL_error(L, "event '%s' cannot be streamed",
-		    hk_event_name(ev));
+		                  hk_event_name(ev));
 
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref[ev]);
 	lua_createtable(L, 0, 4);
@@ -149,7 +149,7 @@ parse_level(lua_State *L, int idx, const char *field)
 	if (s != NULL && strcmp(s, "high") == 0)
 		return ALERT_HIGH;
 	luaL_error(L, "invalid %s '%s' (low, medium or high expected)", field,
-	    s != NULL ? s : luaL_typename(L, idx));
+	           s != NULL ? s : luaL_typename(L, idx));
 	return ALERT_LEVEL_NONE;
 }
 
@@ -174,7 +174,7 @@ parse_time(lua_State *L, int idx, struct hk_time *t)
 
 static int
 parse_nodes(lua_State *L, struct alert_build *b, int idx, int which,
-    struct alert_node **out)
+            struct alert_node **out)
 {
 	int n = 0, i, len, j, vlen;
 
@@ -198,11 +198,11 @@ parse_nodes(lua_State *L, struct alert_build *b, int idx, int which,
 		if (!lua_istable(L, -1) ||
 		    lua_getfield(L, -1, "__alert_node") != LUA_TSTRING)
 			return luaL_error(L, "alert: sources and targets must "
-					     "be haka.alert.address(...) or "
-					     "haka.alert.service(...)");
-		node->kind = strcmp(lua_tostring(L, -1), "service") == 0 ?
-		    ALERT_NODE_SERVICE :
-		    ALERT_NODE_ADDRESS;
+			                     "be haka.alert.address(...) or "
+			                     "haka.alert.service(...)");
+		node->kind = strcmp(lua_tostring(L, -1), "service") == 0
+		                 ? ALERT_NODE_SERVICE
+		                 : ALERT_NODE_ADDRESS;
 		lua_pop(L, 1);
 		vlen = (int)lua_rawlen(L, -1);
 		node->values = b->values[which][n];
@@ -234,9 +234,8 @@ parse_alert(lua_State *L, int idx, struct alert_build *b)
 	b->nanchor = 0;
 	lua_pushnil(L);
 	while (lua_next(L, idx) != 0) {
-		const char *k = lua_type(L, -2) == LUA_TSTRING ?
-		    lua_tostring(L, -2) :
-		    "?";
+		const char *k =
+		    lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
 
 		if (strcmp(k, "description") == 0) {
 			a->description = anchored_string(L, b, -1);
@@ -247,8 +246,8 @@ parse_alert(lua_State *L, int idx, struct alert_build *b)
 				a->confidence = ALERT_NUMERIC;
 				a->confidence_num = lua_tonumber(L, -1);
 			} else {
-				a->confidence = parse_level(L, -1,
-				    "confidence");
+				a->confidence =
+				    parse_level(L, -1, "confidence");
 			}
 		} else if (strcmp(k, "completion") == 0) {
 			const char *s = lua_tostring(L, -1);
@@ -258,9 +257,10 @@ parse_alert(lua_State *L, int idx, struct alert_build *b)
 			else if (s != NULL && strcmp(s, "successful") == 0)
 				a->completion = ALERT_SUCCESSFUL;
 			else
-				luaL_error(L, "invalid completion '%s' (failed "
-					      "or successful expected)",
-				    s != NULL ? s : "?");
+				luaL_error(L,
+				           "invalid completion '%s' (failed "
+				           "or successful expected)",
+				           s != NULL ? s : "?");
 		} else if (strcmp(k, "start_time") == 0) {
 			parse_time(L, -1, &a->start_time);
 		} else if (strcmp(k, "end_time") == 0) {
@@ -276,8 +276,8 @@ parse_alert(lua_State *L, int idx, struct alert_build *b)
 				if (lua_istable(L, -1)) {
 					int i, n = (int)lua_rawlen(L, -1);
 
-					for (i = 1; i <= n &&
-					     i <= ALERT_MAX_VALUES;
+					for (i = 1;
+					     i <= n && i <= ALERT_MAX_VALUES;
 					     i++) {
 						lua_rawgeti(L, -1, i);
 						b->mref[a->method_nref++] =
@@ -309,13 +309,13 @@ parse_alert(lua_State *L, int idx, struct alert_build *b)
 				     i++) {
 					lua_rawgeti(L, -1, i);
 					if (lua_istable(L, -1)) {
-						if (lua_getfield(L, -1,
-							"__alert_id") !=
+						if (lua_getfield(
+						        L, -1, "__alert_id") !=
 						    LUA_TNIL)
 							b->refs[a->nrefs++] =
 							    (uint64_t)
-								lua_tointeger(
-								    L, -1);
+							        lua_tointeger(
+							            L, -1);
 						lua_pop(L, 1);
 					}
 					lua_pop(L, 1);
@@ -428,13 +428,41 @@ log_at(lua_State *L, enum log_level level, int first)
 	return 0;
 }
 
-static int l_log_call(lua_State *L) { return log_at(L, LOG_INFO, 2); }
-static int l_log_info(lua_State *L) { return log_at(L, LOG_INFO, 1); }
-static int l_log_debug(lua_State *L) { return log_at(L, LOG_DEBUG, 1); }
-static int l_log_warning(lua_State *L) { return log_at(L, LOG_WARNING, 1); }
-static int l_log_error(lua_State *L) { return log_at(L, LOG_ERROR, 1); }
-static int l_log_fatal(lua_State *L) { return log_at(L, LOG_FATAL, 1); }
-static int l_log_trace(lua_State *L) { return log_at(L, LOG_TRACE, 1); }
+static int
+l_log_call(lua_State *L)
+{
+	return log_at(L, LOG_INFO, 2);
+}
+static int
+l_log_info(lua_State *L)
+{
+	return log_at(L, LOG_INFO, 1);
+}
+static int
+l_log_debug(lua_State *L)
+{
+	return log_at(L, LOG_DEBUG, 1);
+}
+static int
+l_log_warning(lua_State *L)
+{
+	return log_at(L, LOG_WARNING, 1);
+}
+static int
+l_log_error(lua_State *L)
+{
+	return log_at(L, LOG_ERROR, 1);
+}
+static int
+l_log_fatal(lua_State *L)
+{
+	return log_at(L, LOG_FATAL, 1);
+}
+static int
+l_log_trace(lua_State *L)
+{
+	return log_at(L, LOG_TRACE, 1);
+}
 
 /* --- misc -------------------------------------------------------------- */
 
@@ -443,8 +471,8 @@ l_capture_mode(lua_State *L)
 {
 	struct lvm *vm = lvm_from(L);
 
-	lua_pushstring(L, engine_pass_through(vm->eng) ? "passthrough" :
-							   "normal");
+	lua_pushstring(L,
+	               engine_pass_through(vm->eng) ? "passthrough" : "normal");
 	return 1;
 }
 
@@ -489,7 +517,7 @@ set_event(lua_State *L, struct lvm *vm, const char *name, enum hk_event ev)
 /* Push a dissector module table {name, events = {...}}. */
 static void
 push_dissector(lua_State *L, struct lvm *vm, const char *name,
-    const char *const *evnames, const enum hk_event *evs, int n)
+               const char *const *evnames, const enum hk_event *evs, int n)
 {
 	int i;
 
@@ -525,24 +553,25 @@ static const char haka_prelude[] =
 void
 lapi_haka_init(lua_State *L, struct lvm *vm)
 {
-	static const luaL_Reg log_fns[] = {{"info", l_log_info},
-		{"debug", l_log_debug}, {"warning", l_log_warning},
-		{"warn", l_log_warning}, {"error", l_log_error},
-		{"fatal", l_log_fatal}, {"trace", l_log_trace}, {NULL, NULL}};
+	static const luaL_Reg log_fns[] = {
+	    {"info", l_log_info},       {"debug", l_log_debug},
+	    {"warning", l_log_warning}, {"warn", l_log_warning},
+	    {"error", l_log_error},     {"fatal", l_log_fatal},
+	    {"trace", l_log_trace},     {NULL, NULL}};
 	static const char *const ipv4_ev[] = {"receive_packet", "anomaly"};
 	static const enum hk_event ipv4_id[] = {EV_IPV4_RECEIVE_PACKET,
-		EV_IPV4_ANOMALY};
+	                                        EV_IPV4_ANOMALY};
 	static const char *const tcp_ev[] = {"receive_packet"};
 	static const enum hk_event tcp_id[] = {EV_TCP_RECEIVE_PACKET};
 	static const char *const tcpc_ev[] = {"new_connection",
-		"receive_packet", "receive_data", "end_connection", "anomaly"};
-	static const enum hk_event tcpc_id[] = {EV_TCPC_NEW_CONNECTION,
-		EV_TCPC_RECEIVE_PACKET, EV_TCPC_RECEIVE_DATA,
-		EV_TCPC_END_CONNECTION, EV_TCPC_ANOMALY};
+	                                      "receive_packet", "receive_data",
+	                                      "end_connection", "anomaly"};
+	static const enum hk_event tcpc_id[] = {
+	    EV_TCPC_NEW_CONNECTION, EV_TCPC_RECEIVE_PACKET,
+	    EV_TCPC_RECEIVE_DATA, EV_TCPC_END_CONNECTION, EV_TCPC_ANOMALY};
 	static const char *const modnames[] = {"protocol/ipv4", "protocol/tcp",
-		"protocol/tcp_connection"};
-	static const char *const disnames[] = {"ipv4", "tcp",
-		"tcp_connection"};
+	                                       "protocol/tcp_connection"};
+	static const char *const disnames[] = {"ipv4", "tcp", "tcp_connection"};
 	int i;
 
 	luaL_newmetatable(L, LMT_EVENT);
@@ -608,8 +637,8 @@ lapi_haka_init(lua_State *L, struct lvm *vm)
 
 	lua_setglobal(L, "haka");
 
-	if (luaL_loadbufferx(L, haka_prelude, sizeof(haka_prelude) - 1,
-		"=haka", "t") == LUA_OK)
+	if (luaL_loadbufferx(L, haka_prelude, sizeof(haka_prelude) - 1, "=haka",
+	                     "t") == LUA_OK)
 		lua_pcall(L, 0, 0, 0);
 	lua_settop(L, 0);
 }

@@ -21,25 +21,25 @@ struct lvm {
 	struct engine *eng;
 	struct lvm_conf conf;
 	size_t mem_used, mem_peak;
-	uint64_t instr_used;	   /* during the current call */
+	uint64_t instr_used; /* during the current call */
 	bool over_budget;
-	int rules_ref[EV_COUNT];   /* registry: array of rule records */
-	int events_ref;		   /* registry: event objects by id */
-	int coros_ref;		   /* registry: streamed coroutines per flow */
-	int env_mt_ref;		   /* registry: metatable of rule envs */
-	const char *rule_dir;	   /* directory of the rule file */
+	int rules_ref[EV_COUNT]; /* registry: array of rule records */
+	int events_ref;          /* registry: event objects by id */
+	int coros_ref;           /* registry: streamed coroutines per flow */
+	int env_mt_ref;          /* registry: metatable of rule envs */
+	const char *rule_dir;    /* directory of the rule file */
 	char *rule_dir_buf;
 	/* Proxies lent to rules during one dispatch, invalidated after. */
 	void *borrowed[LVM_MAX_BORROWED];
 	int nborrowed;
-	bool data_finished;	   /* receive_data: no more data will come */
-	struct flow *cur_flow;	   /* flow of the event being dispatched */
-	bool stopped;		   /* haka.abort() or a dropped flow */
-	bool in_app_event;	   /* flow.state is the dissector's state */
-	uint8_t ports[8192];	   /* TCP ports given to the SMTP dissector */
-	int mailiter_ref;	   /* registry: the mail content iterator class */
-	int result_mt_ref;	   /* registry: metatable of "class Result" */
-	int array_mt_ref;	   /* registry: metatable of "class ArrayResult" */
+	bool data_finished;    /* receive_data: no more data will come */
+	struct flow *cur_flow; /* flow of the event being dispatched */
+	bool stopped;          /* haka.abort() or a dropped flow */
+	bool in_app_event;     /* flow.state is the dissector's state */
+	uint8_t ports[8192];   /* TCP ports given to the SMTP dissector */
+	int mailiter_ref;      /* registry: the mail content iterator class */
+	int result_mt_ref;     /* registry: metatable of "class Result" */
+	int array_mt_ref;      /* registry: metatable of "class ArrayResult" */
 };
 
 /* The VM of a Lua state (stored in the registry). */
@@ -57,32 +57,32 @@ enum lproxy_kind {
 
 struct lproxy {
 	int kind;
-	void *ptr;	  /* packet or flow; NULL once invalid */
-	int dir;	  /* stream direction */
-	uint64_t off;	  /* data: absolute offset; iter: position */
-	uint64_t len;	  /* data length */
+	void *ptr;    /* packet or flow; NULL once invalid */
+	int dir;      /* stream direction */
+	uint64_t off; /* data: absolute offset; iter: position */
+	uint64_t len; /* data length */
 };
 
 #define LMT_PACKET "haka.packet"
-#define LMT_FLOW "haka.flow"
-#define LMT_DATA "haka.data"
-#define LMT_ITER "haka.iter"
-#define LMT_EVENT "haka.event"
-#define LMT_ALERT "haka.alertid"
+#define LMT_FLOW   "haka.flow"
+#define LMT_DATA   "haka.data"
+#define LMT_ITER   "haka.iter"
+#define LMT_EVENT  "haka.event"
+#define LMT_ALERT  "haka.alertid"
 
 /* lapi_objects.c */
 void lapi_objects_init(lua_State *L);
 /* Push a borrowed proxy (invalid after the current dispatch). */
 struct lproxy *lapi_push_packet(struct lvm *vm, struct packet *pkt, int kind);
 struct lproxy *lapi_push_data_pkt(struct lvm *vm, struct packet *pkt,
-    uint32_t off, uint32_t len);
+                                  uint32_t off, uint32_t len);
 struct lproxy *lapi_push_data_stream(struct lvm *vm, struct flow *f, int dir,
-    uint64_t off, uint64_t len);
+                                     uint64_t off, uint64_t len);
 /* Push the flow's proxy (one per flow, lives as long as the flow). */
 void lapi_push_flow(struct lvm *vm, struct flow *f);
 /* Push a new iterator over direction dir of f, from 'pos'. */
 struct lproxy *lapi_push_iter(struct lvm *vm, struct flow *f, int dir,
-    uint64_t pos);
+                              uint64_t pos);
 void lapi_invalidate_borrowed(struct lvm *vm);
 const char *lapi_dir_name(int dir);
 
@@ -99,8 +99,8 @@ int lvm_pcall(struct lvm *vm, int nargs, const char *what);
  * push; stops when a rule aborts or drops the packet or the flow.
  */
 typedef void (*push_args_fn)(struct lvm *vm, void *arg);
-int lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push,
-    void *arg, int nargs, struct packet *pkt, struct flow *f);
+int lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
+                 int nargs, struct packet *pkt, struct flow *f);
 
 /*
  * One round of the streamed rules of an event for a flow. Each streamed
@@ -125,7 +125,7 @@ struct lvm_streamed_ops {
 	void *arg;
 };
 int lvm_streamed(struct lvm *vm, struct flow *f,
-    const struct lvm_streamed_ops *ops);
+                 const struct lvm_streamed_ops *ops);
 
 /* lapi_smtp.c */
 void lapi_smtp_init(lua_State *L, struct lvm *vm);

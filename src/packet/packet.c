@@ -15,7 +15,7 @@
  * Small frames (up to a full Ethernet frame plus tags) come from a free
  * list, so the per-packet path allocates nothing in the steady state.
  */
-#define PACKET_SMALL 2048
+#define PACKET_SMALL    2048
 #define PACKET_POOL_MAX 4096
 
 /* Per worker thread: packets never cross threads (share nothing). */

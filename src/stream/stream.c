@@ -11,9 +11,9 @@
 
 /* Per worker thread, as the streams themselves. */
 static _Thread_local struct stream_limits limits = {
-	.max_ooo_bytes = 1 << 20,
-	.max_ooo_segs = 4096,
-	.memcap = 256ULL << 20,
+    .max_ooo_bytes = 1 << 20,
+    .max_ooo_segs = 4096,
+    .memcap = 256ULL << 20,
 };
 static _Thread_local uint64_t global_held, global_peak;
 static _Thread_local struct stream_seg *seg_pool;
@@ -120,7 +120,7 @@ hold_release(struct stream *st, bool all)
 	struct packet *pkt;
 
 	while ((pkt = st->hold_head) != NULL &&
-	    (all || pkt->hold_end <= st->consumed)) {
+	       (all || pkt->hold_end <= st->consumed)) {
 		st->hold_head = pkt->next;
 		if (st->hold_head == NULL)
 			st->hold_tail = NULL;
@@ -139,7 +139,7 @@ hold_release(struct stream *st, bool all)
  */
 static void
 compare_old(const struct stream *st, uint64_t off, const uint8_t *p,
-    uint32_t len, struct stream_insert_res *res)
+            uint32_t len, struct stream_insert_res *res)
 {
 	const struct stream_seg *s;
 	uint64_t end = off + len;
@@ -209,8 +209,8 @@ drain_ooo(struct stream *st)
  * what the queued segments do not cover yet.
  */
 static void
-count_new(const struct stream *st, uint64_t off, uint64_t end,
-    uint32_t *bytes, uint32_t *pieces)
+count_new(const struct stream *st, uint64_t off, uint64_t end, uint32_t *bytes,
+          uint32_t *pieces)
 {
 	const struct stream_seg *s;
 	uint64_t cur = off;
@@ -236,7 +236,7 @@ count_new(const struct stream *st, uint64_t off, uint64_t end,
 
 int
 stream_insert(struct stream *st, struct packet *pkt, uint32_t seq,
-    struct stream_insert_res *res)
+              struct stream_insert_res *res)
 {
 	const uint8_t *data = pkt->data + pkt->pl_off;
 	uint32_t len = pkt->pl_len;
@@ -292,8 +292,8 @@ stream_insert(struct stream *st, struct packet *pkt, uint32_t seq,
 		if (ce > st->consumed) {
 			uint64_t a = cur > st->consumed ? cur : st->consumed;
 
-			compare_old(st, a, data + (a - off),
-			    (uint32_t)(ce - a), res);
+			compare_old(st, a, data + (a - off), (uint32_t)(ce - a),
+			            res);
 		}
 		cur = ce;
 	}
@@ -305,12 +305,12 @@ stream_insert(struct stream *st, struct packet *pkt, uint32_t seq,
 			s = s->next;
 		}
 		if (s != NULL && s->off <= cur) {
-			uint64_t ce = end < s->off + s->len ? end :
-			    s->off + s->len;
+			uint64_t ce =
+			    end < s->off + s->len ? end : s->off + s->len;
 
 			res->old_bytes += (uint32_t)(ce - cur);
 			compare_old(st, cur, data + (cur - off),
-			    (uint32_t)(ce - cur), res);
+			            (uint32_t)(ce - cur), res);
 			cur = ce;
 			continue;
 		}
@@ -318,7 +318,7 @@ stream_insert(struct stream *st, struct packet *pkt, uint32_t seq,
 			uint64_t pe = s != NULL && s->off < end ? s->off : end;
 
 			n = seg_new(cur, (uint32_t)(pe - cur),
-			    data + (cur - off));
+			            data + (cur - off));
 			if (n == NULL) {
 				res->memcap_global = true;
 				break;
@@ -409,7 +409,7 @@ stream_contig_end(const struct stream *st, uint64_t from)
 
 const uint8_t *
 stream_span(const struct stream *st, uint64_t off, size_t *len,
-    const struct stream_seg **hint)
+            const struct stream_seg **hint)
 {
 	const struct stream_seg *s = st->head;
 

@@ -8,7 +8,7 @@
 
 int
 tcp_decode(struct packet *pkt, bool verify_checksum, enum anomaly *anom,
-    bool *bad_checksum)
+           bool *bad_checksum)
 {
 	uint32_t avail, hlen;
 	const uint8_t *h;
@@ -70,8 +70,8 @@ wr32(uint8_t *p, uint32_t v)
 
 struct packet *
 tcp_forge_rst(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
-    uint32_t seq, const uint8_t *lhdr, uint32_t lhdr_len, uint32_t linktype,
-    const struct hk_time *ts)
+              uint32_t seq, const uint8_t *lhdr, uint32_t lhdr_len,
+              uint32_t linktype, const struct hk_time *ts)
 {
 	struct packet *pkt;
 	uint8_t *ip, *th;

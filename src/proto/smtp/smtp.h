@@ -36,9 +36,9 @@ enum smtp_verb {
 	SMTP_V_XCLIENT,
 	SMTP_V_XFORWARD,
 	/* pseudo-commands waiting for a reply */
-	SMTP_V_GREETING, /* the server's welcome */
-	SMTP_V_DOT,	 /* end of DATA */
-	SMTP_V_AUTH_CONT,/* a line of an AUTH exchange */
+	SMTP_V_GREETING,  /* the server's welcome */
+	SMTP_V_DOT,       /* end of DATA */
+	SMTP_V_AUTH_CONT, /* a line of an AUTH exchange */
 	SMTP_V_COUNT
 };
 
@@ -52,9 +52,9 @@ struct smtp_txn {
 	char mail_from[SMTP_ADDR_MAX];
 	char (*rcpt)[SMTP_ADDR_MAX]; /* accepted recipients (grown on use) */
 	uint32_t rcpt_cap;
-	uint32_t nrcpt;		/* stored (accepted) recipients */
-	uint32_t nrcpt_total;	/* accepted recipients, including unstored */
-	uint64_t data_bytes;	/* content bytes, dot-unstuffed */
+	uint32_t nrcpt;       /* stored (accepted) recipients */
+	uint32_t nrcpt_total; /* accepted recipients, including unstored */
+	uint64_t data_bytes;  /* content bytes, dot-unstuffed */
 	bool in_data;
 	bool tls;
 };
@@ -68,7 +68,7 @@ struct smtp_hooks {
 	bool (*want_content)(void *arg);
 	/* A piece of mail content, dot-unstuffed; last ends the mail. */
 	void (*content)(void *arg, struct flow *f, const uint8_t *p, size_t len,
-	    bool last);
+	                bool last);
 	void (*anomaly)(void *arg, struct flow *f, enum anomaly a);
 	void (*starttls)(void *arg, struct flow *f);
 	/* The dissector failed on traffic that is not SMTP: drop it. */
@@ -77,12 +77,12 @@ struct smtp_hooks {
 };
 
 struct smtp_limits {
-	uint32_t command_line;	/* RFC 5321 4.5.3.1.4: 512 */
-	uint32_t reply_line;	/* RFC 5321 4.5.3.1.5: 512 */
-	uint32_t text_line;	/* RFC 5321 4.5.3.1.6: 1000 */
-	uint32_t max_line;	/* hard limit: longer lines are errors */
-	uint32_t max_pending;	/* pipelined commands awaiting replies */
-	uint32_t max_errors;	/* invalid lines before giving up */
+	uint32_t command_line; /* RFC 5321 4.5.3.1.4: 512 */
+	uint32_t reply_line;   /* RFC 5321 4.5.3.1.5: 512 */
+	uint32_t text_line;    /* RFC 5321 4.5.3.1.6: 1000 */
+	uint32_t max_line;     /* hard limit: longer lines are errors */
+	uint32_t max_pending;  /* pipelined commands awaiting replies */
+	uint32_t max_errors;   /* invalid lines before giving up */
 };
 
 /* Build the grammar and the state machine (once, at start-up). */
@@ -94,7 +94,7 @@ extern const struct app_dissector smtp_dissector;
 
 /* A new instance for a connection. NULL on memory exhaustion. */
 void *smtp_new(struct flow *f, const struct smtp_hooks *hooks,
-    const struct hk_time *now);
+               const struct hk_time *now);
 
 /* The instance's transaction and state (for the rules). */
 const struct smtp_txn *smtp_txn(const void *inst);
