@@ -82,12 +82,18 @@ struct stream_insert_res {
 	uint32_t diff_bytes; /* of those, compared and different */
 	bool memcap_flow;    /* refused: direction over its limits */
 	bool memcap_global;  /* refused: global memcap */
+	bool dup_of_held;    /* a copy of bytes held now: not held itself */
 };
 
 /*
  * Insert a packet's payload (pkt->pl_off, pl_len) at sequence seq, and
  * put the packet in the hold queue (a reference is taken). A packet
- * without payload is held behind the bytes before it. Returns HK_OK, or
+ * without payload is held behind the bytes before it. A retransmission
+ * that brings no new byte and no byte different from those still in
+ * memory (e.g. a command the parser waits to complete) is not held
+ * (dup_of_held): the receiver acknowledges it, so a sender that waits for
+ * that (Nagle, retransmission timer) sends the rest; the first copy stays
+ * held and gets the verdict. Returns HK_OK, or
  * HK_ERR when the data had to be refused (res->memcap_*): the packet is
  * then NOT held and the caller decides its verdict.
  */

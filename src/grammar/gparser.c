@@ -751,7 +751,23 @@ gp_until(struct gparser *p, struct gframe *f)
 		if (len > lim_end + 1 - f->b)
 			len = (size_t)(lim_end + 1 - f->b);
 		e = s + len;
-		for (q = s; (c = gtoken_scan(n->tok, q, e)) < e; q = c + 1) {
+		q = s;
+		if (n->tok->litlen > 1) {
+			/*
+			 * A literal delimiter (SMTP's "\r\n.\r\n"): memmem
+			 * skips the lines; only a match that may run past
+			 * the span goes through the candidates below.
+			 */
+			const uint8_t *hit = memmem(s, len, n->tok->lit,
+			                            n->tok->litlen);
+
+			if (hit != NULL)
+				return gp_bytes_end(p, f,
+				                    f->b + (uint64_t)(hit - s));
+			if (len >= n->tok->litlen)
+				q = e - (n->tok->litlen - 1);
+		}
+		for (; (c = gtoken_scan(n->tok, q, e)) < e; q = c + 1) {
 			cpos = f->b + (uint64_t)(c - s);
 			rc = gp_until_try(p, f, cpos, c, (size_t)(e - c));
 			switch (rc) {

@@ -72,6 +72,9 @@ struct gtoken {
 	unsigned nfirst;   /* bytes in first[] */
 	uint8_t firstb[2]; /* the bytes when nfirst <= 2 */
 	bool nullable;
+	/* A simple token of single bytes ("%r%n%.%r%n"): found by memmem. */
+	uint8_t lit[GTOKEN_MAX_ITEMS];
+	unsigned litlen; /* 0: not a literal */
 };
 
 /* A branch case. */

@@ -356,11 +356,37 @@ gt_parse_simple(struct gtoken *t, const char *s)
 	return true;
 }
 
+/* A token made of single fixed bytes is a literal string. */
+static void
+gt_literal(struct gtoken *t)
+{
+	unsigned i, n;
+	int b, which;
+
+	t->litlen = 0;
+	for (i = 0; i < t->nitems; i++) {
+		if (t->items[i].min != 1 || t->items[i].max != 1)
+			return;
+		for (b = 0, n = 0, which = 0; b < 256; b++) {
+			if (t->items[i].cls[b]) {
+				n++;
+				which = b;
+			}
+		}
+		if (n != 1)
+			return;
+		t->lit[i] = (uint8_t)which;
+	}
+	t->litlen = t->nitems;
+}
+
 static void
 gt_first_simple(struct gtoken *t)
 {
 	unsigned i;
 	int b;
+
+	gt_literal(t);
 
 	t->nullable = true;
 	for (i = 0; i < t->nitems; i++) {

@@ -254,7 +254,7 @@ stream_insert(struct stream *st, struct packet *pkt, uint32_t seq,
 		/* Bytes before the start of the stream: trim them. */
 		if ((uint64_t)-soff >= len) {
 			res->old_bytes = len;
-			hold_push(st, pkt, st->next);
+			res->dup_of_held = true; /* nothing of the stream */
 			return HK_OK;
 		}
 		data += -soff;
@@ -336,6 +336,14 @@ stream_insert(struct stream *st, struct packet *pkt, uint32_t seq,
 		}
 	}
 	drain_ooo(st);
+	/*
+	 * Nothing new, nothing different from what is still in memory (the
+	 * bytes below 'consumed' were inspected and released already).
+	 */
+	if (len > 0 && res->new_bytes == 0 && res->diff_bytes == 0) {
+		res->dup_of_held = true;
+		return HK_OK;
+	}
 	hold_push(st, pkt, end);
 	return HK_OK;
 }

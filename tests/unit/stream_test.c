@@ -490,7 +490,7 @@ static void
 test_retransmit_queued_diff(void)
 {
 	struct stream_insert_res r;
-	static const uint64_t all[] = {1, 2, 3, 4, 5};
+	static const uint64_t all[] = {4, 1, 2, 3, 5};
 
 	fresh();
 	stream_init(&st, 0x10000);
@@ -502,9 +502,13 @@ test_retransmit_queued_diff(void)
 	FAIL_IF(r.old_bytes != 4 || r.new_bytes != 0);
 	FAIL_IF(r.same_bytes != 2 || r.diff_bytes != 2);
 	FAIL_IF(st.ooo_bytes != 4 || st.ooo_segs != 1);
-	/* An identical copy. */
+	/*
+	 * An identical copy of bytes still held: not held itself (released
+	 * at once, so that the receiver can acknowledge it).
+	 */
 	FAIL_IF(put(0x10006, "ghij", 4, &r, NULL) != HK_OK);
 	FAIL_IF(r.old_bytes != 4 || r.same_bytes != 4 || r.diff_bytes != 0);
+	FAIL_IF(!r.dup_of_held || nrels != 1 || rels[0].id != 4);
 	FAIL_IF(put(0x10003, "def", 3, &r, NULL) != HK_OK);
 	FAIL_IF(r.new_bytes != 3);
 	/* The first copy won. */
@@ -623,7 +627,7 @@ test_gap(void)
 {
 	struct stream_insert_res r;
 	uint8_t buf[16];
-	static const uint64_t all[] = {1, 2, 3, 4};
+	static const uint64_t all[] = {4, 1, 2, 3};
 
 	fresh();
 	stream_init(&st, 9000);
@@ -644,9 +648,12 @@ test_gap(void)
 	/* The stream goes on after C. */
 	FAIL_IF(put(9012, "DDDD", 4, &r, NULL) != HK_OK);
 	FAIL_IF(r.new_bytes != 4 || st.next != 16);
-	/* The lost bytes arriving late are old (not compared with a gap). */
+	/*
+	 * The lost bytes arriving late are old (not compared with a gap),
+	 * and not held: they bring nothing to the stream.
+	 */
 	FAIL_IF(put(9004, "BBBB", 4, &r, NULL) != HK_OK);
-	FAIL_IF(r.old_bytes != 4 || r.new_bytes != 0);
+	FAIL_IF(r.old_bytes != 4 || r.new_bytes != 0 || !r.dup_of_held);
 	FAIL_IF(r.same_bytes != 0 || r.diff_bytes != 0);
 	FAIL_IF(stream_copy(&st, 0, buf, 16) != 4);
 	FAIL_IF(memcmp(buf, "AAAA\0\0\0\0CCCCDDDD", 16) != 0);
@@ -824,7 +831,7 @@ test_seq_wrap(void)
 	struct stream_insert_res r;
 	uint8_t pl[40];
 	int i;
-	static const uint64_t all[] = {1, 2, 3, 4, 5};
+	static const uint64_t all[] = {5, 1, 2, 3, 4};
 
 	fresh();
 	for (i = 0; i < 40; i++)
@@ -843,7 +850,7 @@ test_seq_wrap(void)
 	FAIL_IF_NOT(bytes_are(0, "0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVW"));
 	/* Across the wrap, before the in-order end: old bytes. */
 	FAIL_IF(put(0xfffffffe, pl + 14, 10, &r, NULL) != HK_OK);
-	FAIL_IF(r.old_bytes != 10 || r.same_bytes != 10);
+	FAIL_IF(r.old_bytes != 10 || r.same_bytes != 10 || !r.dup_of_held);
 	stream_consume(&st, 40);
 	FAIL_IF_NOT(released(all, 5));
 	CHECK_CLEAN();
@@ -1106,6 +1113,15 @@ model_insert(struct model *m, uint32_t isn, uint32_t max_ooo)
 	if (r.new_bytes != w.new_bytes || r.old_bytes != w.old_bytes ||
 	    r.same_bytes != w.same_bytes || r.diff_bytes != w.diff_bytes ||
 	    r.memcap_flow || r.memcap_global)
+		return __LINE__;
+	if (len > 0 && w.new_bytes == 0 && w.diff_bytes == 0) {
+		/* A copy of bytes still held: released at once. */
+		if (!r.dup_of_held)
+			return __LINE__;
+		m->released[m->nreleased++] = pkt_ids;
+		return 0;
+	}
+	if (r.dup_of_held)
 		return __LINE__;
 	m->hold_id[m->hold_n] = pkt_ids;
 	m->hold_end[m->hold_n++] = end;
