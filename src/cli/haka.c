@@ -550,8 +550,18 @@ keep_net_caps(void)
 	uint32_t keep = (1u << CAP_NET_ADMIN) | (1u << CAP_NET_RAW);
 
 	memset(data, 0, sizeof(data));
-	data[0].effective = data[0].permitted = keep;
-	return (int)syscall(SYS_capset, &h, data);
+	data[0].effective = data[0].permitted = data[0].inheritable = keep;
+	if (syscall(SYS_capset, &h, data) != 0)
+		return -1;
+	/*
+	 * Ambient too: the iptables command run at stop to remove the
+	 * rules needs them (it has no file capabilities of its own).
+	 */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0) !=
+	        0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_RAW, 0, 0) != 0)
+		return -1;
+	return 0;
 }
 
 static int
