@@ -4,7 +4,7 @@
 # second command; CI runs this through .ci/run).
 set -eu
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
+./scripts/install-deps.sh --e2e
 ./scripts/lint.sh
 ./scripts/build.sh build -DHAKA_WERROR=ON
 (cd build && ctest --output-on-failure -j2)
