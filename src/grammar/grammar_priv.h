@@ -75,6 +75,7 @@ struct gtoken {
 	/* A simple token of single bytes ("%r%n%.%r%n"): found by memmem. */
 	uint8_t lit[GTOKEN_MAX_ITEMS];
 	unsigned litlen; /* 0: not a literal */
+	unsigned litkey; /* index of the byte searched first */
 };
 
 /* A branch case. */

@@ -378,6 +378,15 @@ gt_literal(struct gtoken *t)
 		t->lit[i] = (uint8_t)which;
 	}
 	t->litlen = t->nitems;
+	/* Search the rarest byte first: anything but line ends and spaces. */
+	t->litkey = 0;
+	for (i = 0; i < t->litlen; i++) {
+		if (t->lit[i] != '\r' && t->lit[i] != '\n' &&
+		    t->lit[i] != ' ') {
+			t->litkey = i;
+			break;
+		}
+	}
 }
 
 static void

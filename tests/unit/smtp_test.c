@@ -298,6 +298,45 @@ static const struct session sessions[] = {
 
 static struct trace whole, other;
 
+/*
+ * RFC 5321 4.5.3.1.6: 1000 bytes with the CRLF. A line of 998 characters
+ * is fine, 999 is one too many; a very long line is said once.
+ */
+static void
+test_data_line_length(void)
+{
+	static char body[8192];
+	struct msg m[12];
+	size_t n = 0, step;
+	char *b = body;
+	int count;
+	const char *a;
+
+	memset(m, 0, sizeof(m));
+	m[n++] = (struct msg){1, "220 mx ESMTP\r\n"};
+	m[n++] = (struct msg){0, "EHLO x\r\nMAIL FROM:<a@x>\r\n"
+	                         "RCPT TO:<b@y>\r\nDATA\r\n"};
+	m[n++] = (struct msg){1, "250 mx\r\n250 ok\r\n250 ok\r\n354 go\r\n"};
+	memset(b, 'a', 998);
+	memcpy(b + 998, "\r\n", 2);
+	b += 1000;
+	memset(b, 'b', 999);
+	memcpy(b + 999, "\r\n", 2);
+	b += 1001;
+	memset(b, 'c', 5000);
+	memcpy(b + 5000, "\r\nshort\r\n.\r\n", 13);
+	m[n++] = (struct msg){0, body};
+	m[n++] = (struct msg){1, "250 queued\r\n"};
+	for (step = 0; step <= 997; step += 997) {
+		run_session(m, n, step, &whole, NULL);
+		for (count = 0, a = whole.buf;
+		     (a = strstr(a, "A[smtp_data_line_too_long]")) != NULL; a++)
+			count++;
+		FAIL_IF(count != 2);
+		FAIL_IF(strstr(whole.buf, "R[250:queued;]") == NULL);
+	}
+}
+
 static void
 test_sessions_every_split(void)
 {
@@ -365,6 +404,7 @@ main(void)
 	RUN_TEST(test_sessions_every_split);
 	RUN_TEST(test_transaction);
 	RUN_TEST(test_smuggling_not_end);
+	RUN_TEST(test_data_line_length);
 	smtp_cleanup();
 	packet_pool_flush();
 	stream_pool_flush();

@@ -453,6 +453,45 @@ content_out(struct smtp *s, const uint8_t *p, size_t len)
 }
 
 /*
+ * Measure the lines of [p, end) (s->dline bytes of the first one were
+ * seen before): RFC 5321 4.5.3.1.6 limits a text line to 1000 bytes with
+ * its CRLF. One backwards search per window of the allowed length: when a
+ * window holds a LF, every line that ends in it is short enough.
+ */
+static void
+line_lengths(struct smtp *s, const uint8_t *p, const uint8_t *end)
+{
+	const uint8_t *q;
+	size_t lim, win;
+
+	while (p < end) {
+		lim = s->dline < limits.text_line ? limits.text_line - s->dline
+		                                  : 0;
+		win = (size_t)(end - p) < lim ? (size_t)(end - p) : lim;
+		q = win > 0 ? memrchr(p, '\n', win) : NULL;
+		if (q != NULL) {
+			s->dline = 0;
+			p = q + 1;
+			continue;
+		}
+		if (win == (size_t)(end - p) && win < lim) {
+			s->dline += (uint32_t)win; /* the line goes on */
+			return;
+		}
+		/* No LF within the limit: too long (said once per line). */
+		if (s->dline < limits.text_line)
+			anomaly(s, ANOM_SMTP_DATA_LINE_TOO_LONG);
+		q = memchr(p + win, '\n', (size_t)(end - p - win));
+		if (q == NULL) {
+			s->dline = limits.text_line + 1;
+			return;
+		}
+		s->dline = 0;
+		p = q + 1;
+	}
+}
+
+/*
  * Scan a piece of DATA content: remove the dot that starts a stuffed line
  * (RFC 5321 4.5.2), count line lengths (4.5.3.1.6), and notice a line
  * made of a dot ended otherwise than the session's end of data: in a CRLF
@@ -463,7 +502,7 @@ static void
 content_piece(struct smtp *s, const uint8_t *p, size_t len, bool last,
               bool stuffed)
 {
-	const uint8_t *end = p + len, *q, *from = p;
+	const uint8_t *end = p + len, *q, *stop, *from = p;
 
 	if (!stuffed) {
 		content_out(s, p, len);
@@ -501,18 +540,18 @@ content_piece(struct smtp *s, const uint8_t *p, size_t len, bool last,
 		default:
 			break;
 		}
-		q = memchr(p, '\n', (size_t)(end - p));
-		if (q == NULL) {
-			s->dline += (uint32_t)(end - p);
-			p = end;
-			break;
-		}
-		s->dline += (uint32_t)(q - p);
-		if (s->dline + 1 > limits.text_line)
-			anomaly(s, ANOM_SMTP_DATA_LINE_TOO_LONG);
-		s->dline = 0;
-		p = q + 1;
-		s->ds = DS_START;
+		/*
+		 * Inside a line: only the next line that starts with a dot
+		 * needs a look; the lines before it are only measured.
+		 */
+		for (q = p + 1;
+		     q < end && (q = memchr(q, '.', (size_t)(end - q))); q++)
+			if (q[-1] == '\n')
+				break;
+		stop = q != NULL && q < end ? q : end;
+		line_lengths(s, p, stop);
+		p = stop;
+		s->ds = stop[-1] == '\n' ? DS_START : DS_LINE;
 	}
 	content_out(s, from, (size_t)(end - from));
 done:
