@@ -404,13 +404,6 @@ defrag_seg_fill(struct defrag_tracker *t, const struct defrag_place *pl,
 	t->nseg += pl->gaps;
 }
 
-static void
-defrag_wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
 /*
  * Build the datagram of a complete tracker: the header of the first
  * fragment at offset 0 (options included) with total length set, MF and
@@ -437,10 +430,10 @@ defrag_rebuild(struct defrag *d, struct defrag_tracker *t, struct packet *pkt,
 	}
 	h = out->data;
 	memcpy(h, f0->data + f0->l3_off, hlen);
-	defrag_wr16(h + 2, (uint16_t)total);
-	defrag_wr16(h + 6, ipv4_rd16(h + 6) & (IPV4_FLAG_RB | IPV4_FLAG_DF));
-	defrag_wr16(h + 10, 0);
-	defrag_wr16(h + 10, inet_fold(inet_sum(h, hlen, 0)));
+	ipv4_wr16(h + 2, (uint16_t)total);
+	ipv4_wr16(h + 6, ipv4_rd16(h + 6) & (IPV4_FLAG_RB | IPV4_FLAG_DF));
+	ipv4_wr16(h + 10, 0);
+	ipv4_wr16(h + 10, inet_fold(inet_sum(h, hlen, 0)));
 	for (i = 0; i < t->nseg; i++) {
 		sg = &t->segs[i];
 		memcpy(h + hlen + sg->start, sg->src, sg->end - sg->start);

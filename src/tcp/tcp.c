@@ -52,22 +52,6 @@ tcp_compute_checksum(const struct packet *pkt)
 	return inet_fold(sum);
 }
 
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static void
-wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = (v >> 16) & 0xff;
-	p[2] = (v >> 8) & 0xff;
-	p[3] = v & 0xff;
-}
-
 struct packet *
 tcp_forge_rst(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
               uint32_t seq, const uint8_t *lhdr, uint32_t lhdr_len,
@@ -90,12 +74,12 @@ tcp_forge_rst(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
 	ip = pkt->data + lhdr_len;
 	memset(ip, 0, 40);
 	ip[0] = 0x45;
-	wr16(ip + 2, 40);
+	ipv4_wr16(ip + 2, 40);
 	ip[8] = 64;
 	ip[9] = IPV4_PROTO_TCP;
-	wr32(ip + 12, src);
-	wr32(ip + 16, dst);
-	wr16(ip + 10, inet_fold(inet_sum(ip, 20, 0)));
+	ipv4_wr32(ip + 12, src);
+	ipv4_wr32(ip + 16, dst);
+	ipv4_wr16(ip + 10, inet_fold(inet_sum(ip, 20, 0)));
 	pkt->ip_hlen = 20;
 	pkt->ip_len = 40;
 	pkt->l4_off = lhdr_len + 20;
@@ -103,11 +87,11 @@ tcp_forge_rst(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
 	pkt->pl_off = lhdr_len + 40;
 	pkt->pl_len = 0;
 	th = ip + 20;
-	wr16(th, sport);
-	wr16(th + 2, dport);
-	wr32(th + 4, seq);
+	ipv4_wr16(th, sport);
+	ipv4_wr16(th + 2, dport);
+	ipv4_wr32(th + 4, seq);
 	th[12] = 5 << 4;
 	th[13] = TCP_RST;
-	wr16(th + 16, tcp_compute_checksum(pkt));
+	ipv4_wr16(th + 16, tcp_compute_checksum(pkt));
 	return pkt;
 }

@@ -65,13 +65,6 @@ pat(uint32_t i)
 	return (uint8_t)(i * 31 + 7);
 }
 
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
 /*
  * A decoded raw IPv4 fragment: packet id 'pid', IP id 'ipid', fragment
  * offset 'off' bytes, MF, 'len' payload bytes from 'pl' (pattern when
@@ -98,19 +91,19 @@ make_frag_full(uint64_t pid, uint16_t ipid, uint8_t proto, uint32_t off,
 	h = pkt->data;
 	memset(h, 0, hlen);
 	h[0] = 0x40 | (uint8_t)(hlen / 4);
-	wr16(h + 2, (uint16_t)(hlen + len));
-	wr16(h + 4, ipid);
-	wr16(h + 6, (uint16_t)((mf ? IPV4_FLAG_MF : 0) | IPV4_FLAG_DF |
+	ipv4_wr16(h + 2, (uint16_t)(hlen + len));
+	ipv4_wr16(h + 4, ipid);
+	ipv4_wr16(h + 6, (uint16_t)((mf ? IPV4_FLAG_MF : 0) | IPV4_FLAG_DF |
 	                       ((off / 8) & 0x1fff)));
 	h[8] = ttl;
 	h[9] = proto;
-	wr16(h + 12, SRC >> 16);
-	wr16(h + 14, SRC & 0xffff);
-	wr16(h + 16, DST >> 16);
-	wr16(h + 18, DST & 0xffff);
+	ipv4_wr16(h + 12, SRC >> 16);
+	ipv4_wr16(h + 14, SRC & 0xffff);
+	ipv4_wr16(h + 16, DST >> 16);
+	ipv4_wr16(h + 18, DST & 0xffff);
 	for (i = 20; i < hlen; i++)
 		h[i] = 1;
-	wr16(h + 10, inet_fold(inet_sum(h, hlen, 0)));
+	ipv4_wr16(h + 10, inet_fold(inet_sum(h, hlen, 0)));
 	for (i = 0; i < len; i++)
 		h[hlen + i] = pl != NULL ? pl[i] : pat(off + i);
 	if (ipv4_decode(pkt, true, &a, NULL) != HK_OK) {

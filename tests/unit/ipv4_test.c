@@ -10,13 +10,6 @@
 
 #define LINK_HDR 14
 
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
 /*
  * A frame of caplen bytes: LINK_HDR bytes of fake link header, then an
  * IPv4 header of hlen bytes claiming 'tot' bytes, with a correct
@@ -36,17 +29,17 @@ make_ip(uint32_t caplen, uint32_t hlen, uint32_t tot)
 	h = pkt->data + LINK_HDR;
 	memset(h, 0, hlen);
 	h[0] = 0x40 | (uint8_t)(hlen / 4);
-	wr16(h + 2, (uint16_t)tot);
-	wr16(h + 4, 0x1234);
+	ipv4_wr16(h + 2, (uint16_t)tot);
+	ipv4_wr16(h + 4, 0x1234);
 	h[8] = 64;
 	h[9] = IPV4_PROTO_TCP;
-	wr16(h + 12, 0xc0a8);
-	wr16(h + 14, 0x0001);
-	wr16(h + 16, 0x0a00);
-	wr16(h + 18, 0x0002);
+	ipv4_wr16(h + 12, 0xc0a8);
+	ipv4_wr16(h + 14, 0x0001);
+	ipv4_wr16(h + 16, 0x0a00);
+	ipv4_wr16(h + 18, 0x0002);
 	for (i = 20; i < hlen; i++)
 		h[i] = 1; /* NOP options */
-	wr16(h + 10, inet_fold(inet_sum(h, hlen, 0)));
+	ipv4_wr16(h + 10, inet_fold(inet_sum(h, hlen, 0)));
 	return pkt;
 }
 
@@ -129,8 +122,8 @@ test_cksum_chain(void)
 	s = inet_sum(buf, 20, 0) + 6 + 1000;
 	uint8_t ph[24];
 	memcpy(ph, buf, 20);
-	wr16(ph + 20, 6);
-	wr16(ph + 22, 1000);
+	ipv4_wr16(ph + 20, 6);
+	ipv4_wr16(ph + 22, 1000);
 	FAIL_IF(inet_fold(s) != ref_cksum(ph, 24));
 	FAIL_IF(inet_fold(inet_sum(buf, 20, 0xfffffff0)) !=
 	        inet_fold(inet_sum(buf, 20, 0xfff0 + 0xffff)));

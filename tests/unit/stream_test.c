@@ -14,6 +14,7 @@
  */
 #include <string.h>
 
+#include <haka/ipv4.h>
 #include <haka/stream.h>
 
 #include "unittest.h"
@@ -54,13 +55,6 @@ on_release(struct packet *pkt, void *arg)
 	nrels++;
 }
 
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
 /*
  * Start a test: whatever a failed test left behind is released, the
  * records and the limits are reset.
@@ -98,7 +92,7 @@ mk(const void *pl, uint32_t len)
 	d = p->data;
 	memset(d, 0, 40);
 	d[0] = 0x45;
-	wr16(d + 2, (uint16_t)(40 + len));
+	ipv4_wr16(d + 2, (uint16_t)(40 + len));
 	d[8] = 64;
 	d[9] = 6;
 	d[20 + 12] = 5 << 4;

@@ -14,22 +14,6 @@
 #define SRC      0xc0a80001 /* 192.168.0.1 */
 #define DST      0x0a000002 /* 10.0.0.2 */
 
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static void
-wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = (v >> 16) & 0xff;
-	p[2] = (v >> 8) & 0xff;
-	p[3] = v & 0xff;
-}
-
 /* Writable TCP header of a test packet. */
 static uint8_t *
 th_w(struct packet *p)
@@ -110,28 +94,28 @@ mk_seg(uint32_t hlen, const uint8_t *pl, uint32_t len, uint32_t pad)
 	ip = p->data + LINK_HDR;
 	memset(ip, 0, 20);
 	ip[0] = 0x45;
-	wr16(ip + 2, (uint16_t)tot);
+	ipv4_wr16(ip + 2, (uint16_t)tot);
 	ip[8] = 64;
 	ip[9] = IPV4_PROTO_TCP;
-	wr32(ip + 12, SRC);
-	wr32(ip + 16, DST);
-	wr16(ip + 10, ref_fold(ref_sum(ip, 20, 0)));
+	ipv4_wr32(ip + 12, SRC);
+	ipv4_wr32(ip + 16, DST);
+	ipv4_wr16(ip + 10, ref_fold(ref_sum(ip, 20, 0)));
 	th = ip + 20;
 	if (hlen >= 20) {
 		memset(th, 0, hlen);
-		wr16(th, 0x8235);
-		wr16(th + 2, 25);
-		wr32(th + 4, 0x01020304);
-		wr32(th + 8, 0xa0b0c0d0);
+		ipv4_wr16(th, 0x8235);
+		ipv4_wr16(th + 2, 25);
+		ipv4_wr32(th + 4, 0x01020304);
+		ipv4_wr32(th + 8, 0xa0b0c0d0);
 		th[12] = (uint8_t)((hlen / 4) << 4);
 		th[13] = TCP_ACK | TCP_PSH;
-		wr16(th + 14, 0xfedc);
-		wr16(th + 18, 0x0102);
+		ipv4_wr16(th + 14, 0xfedc);
+		ipv4_wr16(th + 18, 0x0102);
 		for (i = 20; i < hlen && i - 20 < sizeof(opts); i++)
 			th[i] = opts[i - 20];
 		if (len > 0)
 			memcpy(th + hlen, pl, len);
-		wr16(th + 16, ref_tcp_cksum(ip, hlen + len));
+		ipv4_wr16(th + 16, ref_tcp_cksum(ip, hlen + len));
 	}
 	return p;
 }
