@@ -31,6 +31,18 @@ hk_time_ns(const struct hk_time *t)
 
 #define HK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Shrink [*s, *s + *len) past its leading and trailing blanks and tabs. */
+static inline void
+hk_trim_blanks(const char **s, size_t *len)
+{
+	while (*len > 0 && (**s == ' ' || **s == '\t')) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+		(*len)--;
+}
+
 /*
  * Format a message into err (errlen bytes; err may be NULL): how every
  * function taking (char *err, size_t errlen) reports a failure.

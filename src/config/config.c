@@ -471,17 +471,6 @@ set_iface(struct conf_ctx *x, struct conf *c, const char *v)
 	return HK_OK;
 }
 
-static void
-conf_trim(const char **s, size_t *len)
-{
-	while (*len > 0 && (**s == ' ' || **s == '\t')) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
-		(*len)--;
-}
-
 /*
  * "LEVEL[,section=LEVEL...]", checked here with the grammar of
  * log_set_level_spec() but without applying it: the log module is set up
@@ -817,7 +806,7 @@ conf_apply_list(struct conf_ctx *x, struct conf *c, const struct conf_key *k,
 		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
 		const char *s = p;
 
-		conf_trim(&s, &len);
+		hk_trim_blanks(&s, &len);
 		if (len == 0)
 			return conf_fail(x, "empty item in the list");
 		if (len >= sizeof(item))

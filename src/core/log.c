@@ -93,17 +93,6 @@ log_find_section(const struct log_section *tab, int n, const char *s,
 	return -1;
 }
 
-static void
-log_trim(const char **s, size_t *len)
-{
-	while (*len > 0 && (**s == ' ' || **s == '\t')) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
-		(*len)--;
-}
-
 static int
 log_valid_section(const char *s, size_t len)
 {
@@ -177,9 +166,9 @@ log_spec(const char *spec, char *err, size_t errlen, bool apply)
 			seclen = (size_t)(eq - p);
 			lvl = eq + 1;
 			lvllen = len - seclen - 1;
-			log_trim(&sec, &seclen);
+			hk_trim_blanks(&sec, &seclen);
 		}
-		log_trim(&lvl, &lvllen);
+		hk_trim_blanks(&lvl, &lvllen);
 		if (log_parse_level(lvl, lvllen, &level) != HK_OK) {
 			log_set_err(err, errlen, "invalid logging level", lvl,
 			            lvllen);
