@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <haka/alert.h>
+#include <haka/version.h>
 #include <haka/capture.h>
 #include <haka/conf.h>
 #include <haka/ctl.h>
@@ -851,9 +852,7 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case OPT_VERSION:
-			printf(
-			    "version %s, arch x86_64, lua 5.3\nAPI version 2\n",
-			    HAKA_VERSION);
+			hk_print_version(stdout);
 			return 0;
 		case 'c':
 			config = optarg;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <haka/ctl.h>
+#include <haka/version.h>
 #include <haka/types.h>
 
 #define HAKACTL_DEFAULT_CTL_FILE "/var/run/haka-ctl.sock"
@@ -75,9 +76,7 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case OPT_VERSION:
-			printf("version %s, arch x86_64, lua 5.3\n"
-			       "API version 2\n",
-			       HAKA_VERSION);
+			hk_print_version(stdout);
 			return 0;
 		case 'd':
 			debug = true;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <haka/alert.h>
+#include <haka/version.h>
 #include <haka/capture.h>
 #include <haka/engine.h>
 #include <haka/log.h>
@@ -239,9 +240,7 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case OPT_VERSION:
-			printf("version %s, arch x86_64, lua 5.3\n"
-			       "API version 2\n",
-			       HAKA_VERSION);
+			hk_print_version(stdout);
 			return 0;
 		case 'd':
 			log_set_default_level(LOG_DEBUG);

@@ -39,7 +39,7 @@ expect garbage-capture 1 'garbage.pcap' -- "$hakapcap" "$tmp/ok.lua" "$tmp/garba
 expect syntax-error 1 'syntax.lua:[0-9]+:' -- "$hakapcap" "$tmp/syntax.lua" "$cap"
 expect runtime-error 1 "runtime.lua:2: undefined global 'undefined_thing'" -- "$hakapcap" "$tmp/runtime.lua" "$cap"
 expect missing-rules 1 'no-such.lua' -- "$hakapcap" "$tmp/no-such.lua" "$cap"
-expect version 0 '^version ' -- "$hakapcap" --version
+expect version 0 '^version [0-9.]+, arch [A-Za-z0-9_]+, lua 5\.3$' -- "$hakapcap" --version
 expect good 0 'summary: packets 48' -- "$hakapcap" "$tmp/ok.lua" "$cap"
 
 echo "$((n - fail)) passed, $fail failed"
