@@ -4,9 +4,8 @@
 #
 # usage: bench/run_nfq.sh [BUILD_DIR]      (default ./build)
 #
-# Three network namespaces cli -- gw -- srv (tests/e2e/topology.sh when it
-# is there, else the same topology defined here); gw forwards, srv runs the
-# SMTP sink of bench/smtp_load.py. For each configuration
+# Three network namespaces cli -- gw -- srv (tests/e2e/topology.sh); gw
+# forwards, srv runs the SMTP sink of bench/smtp_load.py. For each configuration
 #
 #   noqueue    plain forwarding, no iptables rule
 #   accept-1q  bench/nfq_acceptall on queue 0
@@ -64,38 +63,13 @@ fi
 
 # --- topology ----------------------------------------------------------------
 
-# The e2e library when it provides the network; its Postfix is not used.
-if [[ -r $SRC_DIR/tests/e2e/topology.sh ]]; then
-	# shellcheck source=../tests/e2e/topology.sh
-	source "$SRC_DIR/tests/e2e/topology.sh"
+# The network of the end-to-end tests (its Postfix is not used).
+if [[ ! -r $SRC_DIR/tests/e2e/topology.sh ]]; then
+	echo "run_nfq.sh: $SRC_DIR/tests/e2e/topology.sh missing" >&2
+	exit 1
 fi
-if ! declare -F topo_net_up >/dev/null || [[ -z ${GW_SRV_IP:-} ]]; then
-	SUF=$(printf '%04x%04x' $RANDOM $RANDOM)
-	CLI=bnfcli-$SUF GW=bnfgw-$SUF SRV=bnfsrv-$SUF
-	CLI_IP=10.251.1.2 GW_CLI_IP=10.251.1.1
-	GW_SRV_IP=10.251.2.1 SRV_IP=10.251.2.2
-	in_cli() { ip netns exec "$CLI" "$@"; }
-	in_gw() { ip netns exec "$GW" "$@"; }
-	in_srv() { ip netns exec "$SRV" "$@"; }
-	topo_net_up() {
-		ip netns add "$CLI" && ip netns add "$GW" && ip netns add "$SRV" &&
-		ip link add e2c0 netns "$CLI" type veth peer name e2g0 netns "$GW" &&
-		ip link add e2g1 netns "$GW" type veth peer name e2s0 netns "$SRV" &&
-		ip -n "$CLI" addr add $CLI_IP/24 dev e2c0 &&
-		ip -n "$GW" addr add $GW_CLI_IP/24 dev e2g0 &&
-		ip -n "$GW" addr add $GW_SRV_IP/24 dev e2g1 &&
-		ip -n "$SRV" addr add $SRV_IP/24 dev e2s0 || return 1
-		local ns
-		for ns in "$CLI" "$GW" "$SRV"; do
-			ip -n "$ns" link set lo up || return 1
-		done
-		ip -n "$CLI" link set e2c0 up && ip -n "$GW" link set e2g0 up &&
-		ip -n "$GW" link set e2g1 up && ip -n "$SRV" link set e2s0 up &&
-		ip -n "$CLI" route add default via $GW_CLI_IP &&
-		ip -n "$SRV" route add default via $GW_SRV_IP &&
-		in_gw sysctl -qw net.ipv4.ip_forward=1
-	}
-fi
+# shellcheck source=../tests/e2e/topology.sh
+source "$SRC_DIR/tests/e2e/topology.sh"
 # The four ends of the two veth pairs (the names of topology.sh).
 VETHS=("$CLI e2c0" "$GW e2g0" "$GW e2g1" "$SRV e2s0")
 
