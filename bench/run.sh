@@ -46,56 +46,10 @@ if [[ -x $HAKAPCAP ]]; then
 fi
 mkdir -p "$OUT_DIR"
 
-# Captures are deterministic, so an existing one is reused.  Generate under a
-# temporary name so that an interrupted run leaves no truncated capture.
-generate() {
-	local name=$1 profile=$2 conns=$3
-	local pcap=$OUT_DIR/$name.pcap tmp=$OUT_DIR/.tmp-$name.pcap
-	if [[ -f $pcap && -f $pcap.txt ]]; then
-		return
-	fi
-	echo "generating $pcap ($profile, $conns connections)"
-	rm -f "$tmp" "$tmp.txt"
-	"$RUNSTAT" -- "$GEN" --profile "$profile" --connections "$conns" \
-	    -o "$tmp" 2>"$OUT_DIR/$name.gen.log"
-	mv "$tmp.txt" "$pcap.txt"
-	mv "$tmp" "$pcap"
-	grep '^runstat:' "$OUT_DIR/$name.gen.log" | sed 's/^/  /'
-}
+PROG=run.sh
+# shellcheck source=lib.sh
+source "$BENCH_DIR/lib.sh"
 
-field() {	# field NAME LINE: value of NAME=value in a runstat line
-	sed -n "s/.*[ :]$1=\([^ ]*\).*/\1/p" <<<"$2"
-}
-
-# measure LABEL CMD...: runs CMD $RUNS times under runstat and sets
-# best_line (runstat line of the run with the least CPU), max_rss_kb (over
-# all runs), last_out and last_err (files holding the last run's output).
-measure() {
-	local label=$1 i line cpu rss best_cpu=
-	shift
-	best_line='' max_rss_kb=0
-	last_out=$OUT_DIR/.$label.stdout
-	last_err=$OUT_DIR/.$label.stderr
-	for ((i = 1; i <= RUNS; i++)); do
-		if ! "$RUNSTAT" -- "$@" >"$last_out" 2>"$last_err"; then
-			echo "run.sh: command failed: $*" >&2
-			tail -n 20 "$last_err" >&2
-			exit 1
-		fi
-		line=$(grep '^runstat:' "$last_err" | tail -n 1)
-		cpu=$(field cpu "$line")
-		if [[ -z $best_cpu ]] ||
-		    awk -v a="$cpu" -v b="$best_cpu" 'BEGIN { exit !(a < b) }'; then
-			best_cpu=$cpu
-			best_line=$line
-		fi
-		rss=$(field maxrss_kb "$line")
-		if ((rss > max_rss_kb)); then
-			max_rss_kb=$rss
-		fi
-	done
-	return 0
-}
 
 for c in "${CAPTURES[@]}"; do
 	IFS=: read -r name profile conns <<<"$c"

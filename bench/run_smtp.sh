@@ -46,61 +46,12 @@ if [[ ! -x $HAKAPCAP ]]; then
 fi
 mkdir -p "$OUT_DIR"
 
-# As in run.sh: captures are deterministic, so an existing one is reused;
-# generate under a temporary name so that an interrupted run leaves no
-# truncated capture.
-generate() {
-	local name=$1 profile=$2 conns=$3
-	local pcap=$OUT_DIR/$name.pcap tmp=$OUT_DIR/.tmp-$name.pcap
-	if [[ -f $pcap && -f $pcap.txt ]]; then
-		return
-	fi
-	echo "generating $pcap ($profile, $conns connections)"
-	rm -f "$tmp" "$tmp.txt"
-	"$RUNSTAT" -- "$GEN" --profile "$profile" --connections "$conns" \
-	    -o "$tmp" 2>"$OUT_DIR/$name.gen.log"
-	mv "$tmp.txt" "$pcap.txt"
-	mv "$tmp" "$pcap"
-	grep '^runstat:' "$OUT_DIR/$name.gen.log" | sed 's/^/  /'
-}
-
-field() {	# field NAME LINE: value of NAME=value in a runstat line
-	sed -n "s/.*[ :]$1=\([^ ]*\).*/\1/p" <<<"$2"
-}
+PROG=run_smtp.sh
+# shellcheck source=lib.sh
+source "$BENCH_DIR/lib.sh"
 
 txt() {		# txt CAPTURE KEY: KEY=value from the generator's OUT.pcap.txt
 	sed -n "s/^$2=//p" "$OUT_DIR/$1.pcap.txt"
-}
-
-# measure LABEL CMD...: runs CMD $RUNS times under runstat and sets
-# best_line (runstat line of the run with the least CPU), best_cpu,
-# max_rss_kb (over all runs), last_out and last_err (files holding the last
-# run's stdout and stderr).
-measure() {
-	local label=$1 i line cpu rss
-	shift
-	best_line='' best_cpu='' max_rss_kb=0
-	last_out=$OUT_DIR/.smtp-$label.stdout
-	last_err=$OUT_DIR/.smtp-$label.stderr
-	for ((i = 1; i <= RUNS; i++)); do
-		if ! "$RUNSTAT" -- "$@" >"$last_out" 2>"$last_err"; then
-			echo "run_smtp.sh: command failed: $*" >&2
-			tail -n 20 "$last_err" >&2
-			exit 1
-		fi
-		line=$(grep '^runstat:' "$last_err" | tail -n 1)
-		cpu=$(field cpu "$line")
-		if [[ -z $best_cpu ]] ||
-		    awk -v a="$cpu" -v b="$best_cpu" 'BEGIN { exit !(a < b) }'; then
-			best_cpu=$cpu
-			best_line=$line
-		fi
-		rss=$(field maxrss_kb "$line")
-		if ((rss > max_rss_kb)); then
-			max_rss_kb=$rss
-		fi
-	done
-	return 0
 }
 
 # Appends hakapcap's summary (stderr of the last run, without runstat) to raw.
@@ -143,23 +94,23 @@ for c in "${CAPTURES[@]}"; do
 	# included, finds it in the page cache (hakapcap's runs on the other
 	# capture may have pushed it out).
 	cat "$pcap" >/dev/null
-	measure floor "$FLOOR" "$pcap"
+	measure smtp-floor "$FLOOR" "$pcap"
 	floor_cpu=$best_cpu
 	packets=$(field packets "$(cat "$last_out")")
 	raw+=("$name floor:      $best_line")
 
-	measure tcp_level "$HAKAPCAP" "$RULES_TCP" "$pcap"
+	measure smtp-tcp_level "$HAKAPCAP" "$RULES_TCP" "$pcap"
 	tcp_cpu=$best_cpu
 	raw+=("$name tcp_level:  $best_line (max rss over runs ${max_rss_kb} kB)")
 	add_summary "$name" tcp_level
 
-	measure smtp_only "$HAKAPCAP" "$RULES_SMTP" "$pcap"
+	measure smtp-smtp_only "$HAKAPCAP" "$RULES_SMTP" "$pcap"
 	smtp_cpu=$best_cpu
 	raw+=("$name smtp_only:  $best_line (max rss over runs ${max_rss_kb} kB)")
 	add_summary "$name" smtp_only
 
 	# Last: its stdout (alerts) and stderr (summary) stay in last_out/err.
-	measure smtp_alert "$HAKAPCAP" "$RULES_ALERT" "$pcap"
+	measure smtp-smtp_alert "$HAKAPCAP" "$RULES_ALERT" "$pcap"
 	alert_cpu=$best_cpu
 	alert_rss_kb=$max_rss_kb
 	raw+=("$name smtp_alert: $best_line (max rss over runs ${alert_rss_kb} kB)")
