@@ -813,34 +813,52 @@ limit:
 	return gp_fail(p, false, "token /%s/: match limit exceeded", n->re);
 }
 
+/*
+ * The count of a bytes or array node with one (constant or computed from
+ * the record): HK_OK and *out, ST_AGAIN when the count function asked for
+ * a byte not there yet, or ST_FAIL past the node's limit.
+ */
 static int
-gp_bytes(struct gparser *p, struct gframe *f)
+gp_count(struct gparser *p, struct gframe *f, const char *what, uint64_t *out)
 {
 	const struct gnode *n = f->node;
 	struct gctx ctx;
 	int64_t count;
-	uint64_t upto;
+
+	if (n->has_count)
+		count = n->count;
+	else {
+		ctx = gp_ctx(p, f);
+		p->la_again = false;
+		count = n->count_fn(f->rec, &ctx);
+		if (p->la_again)
+			return ST_AGAIN;
+	}
+	if (count < 0 || count > (int64_t)n->limit)
+		return gp_fail(p, false,
+		               "invalid %s count %" PRId64 " (limit %" PRIu32
+		               ")",
+		               what, count, n->limit);
+	*out = (uint64_t)count;
+	return HK_OK;
+}
+
+static int
+gp_bytes(struct gparser *p, struct gframe *f)
+{
+	const struct gnode *n = f->node;
+	uint64_t count, upto;
+	int rc;
 
 	if (f->state == 0) {
 		if (p->bit != 0)
 			return gp_fail(p, false, "bytes are not byte aligned");
 		f->b = f->c = p->pos;
 		if (n->has_count || n->count_fn != NULL) {
-			if (n->has_count)
-				count = n->count;
-			else {
-				ctx = gp_ctx(p, f);
-				p->la_again = false;
-				count = n->count_fn(f->rec, &ctx);
-				if (p->la_again)
-					return ST_AGAIN;
-			}
-			if (count < 0 || count > (int64_t)n->limit)
-				return gp_fail(p, false,
-				               "invalid bytes count %" PRId64
-				               " (limit %" PRIu32 ")",
-				               count, n->limit);
-			f->a = f->start + (uint64_t)count;
+			rc = gp_count(p, f, "bytes", &count);
+			if (rc != HK_OK)
+				return rc;
+			f->a = f->start + count;
 			f->state = BY_COUNT;
 		} else
 			f->state = n->tok != NULL ? BY_UNTIL : BY_EOF;
@@ -877,28 +895,16 @@ gp_array(struct gparser *p, struct gframe *f)
 	const struct gnode *n = f->node;
 	struct gresult *v;
 	struct gctx ctx;
-	int64_t count;
 	bool stop;
+	int rc;
 
 	switch (f->state) {
 	case 0:
 		f->a = UINT64_MAX;
 		if (n->has_count || n->count_fn != NULL) {
-			if (n->has_count)
-				count = n->count;
-			else {
-				ctx = gp_ctx(p, f);
-				p->la_again = false;
-				count = n->count_fn(f->rec, &ctx);
-				if (p->la_again)
-					return ST_AGAIN;
-			}
-			if (count < 0 || count > (int64_t)n->limit)
-				return gp_fail(p, false,
-				               "invalid array count %" PRId64
-				               " (limit %" PRIu32 ")",
-				               count, n->limit);
-			f->a = (uint64_t)count;
+			rc = gp_count(p, f, "array", &f->a);
+			if (rc != HK_OK)
+				return rc;
 		}
 		f->res = gp_value(p, GV_ARRAY, p->pos, p->pos);
 		if (f->res == NULL)
