@@ -965,9 +965,7 @@ main(int argc, char **argv)
 		goto fail;
 	signal(SIGPIPE, SIG_IGN);
 	if (open_capture(d, err, sizeof(err)) != HK_OK) {
-		hk_log(LOG_FATAL, "capture", "%s", err);
-		if (!d->daemonized)
-			fprintf(stderr, "haka: %s\n", err);
+		hk_log(LOG_FATAL, "capture", "%s", err); /* also on stderr */
 		close_capture(d);
 		goto fail;
 	}
@@ -977,8 +975,6 @@ main(int argc, char **argv)
 	                          sizeof(err));
 	if (d->ctl == NULL) {
 		hk_log(LOG_FATAL, "core", "%s", err);
-		if (!d->daemonized)
-			fprintf(stderr, "haka: %s\n", err);
 		close_capture(d);
 		goto fail;
 	}
@@ -989,7 +985,9 @@ main(int argc, char **argv)
 	/* Every privileged handle is open: drop what is left. */
 	if (drop_privileges(&d->conf, err, sizeof(err)) != HK_OK) {
 		hk_log(LOG_FATAL, "core", "%s", err);
+		ctl_server_stop(d->ctl);
 		close_capture(d);
+		unlink(d->pid_path);
 		goto fail;
 	}
 

@@ -294,15 +294,20 @@ hk_vlog(enum log_level level, const char *section, const char *fmt, va_list ap)
 	}
 	pad = len < align ? (int)(align - len) : 0;
 
+	/*
+	 * One stdio call per line: stdio locks the stream for the call, so
+	 * lines of different threads never mix. A fatal message goes to
+	 * stderr, and also to the configured log file or syslog when there is
+	 * one, so that a daemon's log says why it stopped.
+	 */
 	if (level == LOG_FATAL) {
+		if (out != stdout && out != stderr)
+			fprintf(out, "%-5s %s:%*s %s\n", log_level_names[level],
+			        section, pad, "", msg);
 		/* Keep the order of what was logged before the fatal. */
 		fflush(out);
 		out = stderr;
 	}
-	/*
-	 * One stdio call per line: stdio locks the stream for the call, so
-	 * lines of different threads never mix.
-	 */
 	fprintf(out, "%-5s %s:%*s %s\n", log_level_names[level], section, pad,
 	        "", msg);
 	if (level == LOG_FATAL)
