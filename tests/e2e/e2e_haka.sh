@@ -82,7 +82,13 @@ delivered() {
 	return 1
 }
 
-count() { grep -cF "$1" "$2" 2>/dev/null || true; }
+# Lines of $2 holding $1; 0 when the file does not exist (yet), so that a
+# comparison with an earlier count never sees an empty operand.
+count() {
+	local n
+	n=$(grep -cF -- "$1" "$2" 2>/dev/null)
+	echo "${n:-0}"
+}
 
 alerts_forbidden() { count "forbidden mail domain" "$HAKA_ALERTS"; }
 

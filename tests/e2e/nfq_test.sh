@@ -32,17 +32,17 @@ MARK=0x4b41
 SRV_IP=10.77.2.2
 
 if [ "$(id -u)" != 0 ]; then
-	echo "$0: must run as root" >&2
-	exit 2
+	echo "$0: must run as root (skipped)" >&2
+	exit 77
 fi
 if [ ! -x "$BRIDGE" ]; then
-	echo "$0: $BRIDGE not built" >&2
-	exit 2
+	echo "$0: $BRIDGE not built (skipped)" >&2
+	exit 77
 fi
 for t in ip iptables ethtool socat timeout od; do
 	if ! command -v "$t" >/dev/null; then
-		echo "$0: $t not found (apt-get install iproute2 iptables ethtool socat)" >&2
-		exit 2
+		echo "$0: $t not found (apt-get install iproute2 iptables ethtool socat; skipped)" >&2
+		exit 77
 	fi
 done
 
