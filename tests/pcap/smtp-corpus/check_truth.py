@@ -503,6 +503,9 @@ def main(argv):
                    if f.endswith('.pcap') or f.endswith('.pcapng'))
     if only:
         pcaps = [p for p in pcaps if p in only]
+    if not pcaps or not rows:
+        print('check_truth.py: no capture or no truth row in %s' % data)
+        return 1
     truth_by_pcap = OrderedDict()
     for r in rows:
         truth_by_pcap.setdefault(r['pcap'], []).append(r)
