@@ -80,6 +80,15 @@ const struct gresult *gresult_at(const struct gresult *arr, uint32_t i);
 
 /* --- callbacks -------------------------------------------------------- */
 
+/*
+ * Conditions, selectors and counts must be pure functions of their
+ * arguments, the input and the user's state (which they must not change):
+ * the parser may call them more than once for the same position (an
+ * element tried by the contiguous fast path, then parsed again by the
+ * frame machine when it needs more input). Execute and chunk callbacks
+ * run exactly once per position.
+ */
+
 /* What callbacks see: the parser, the user pointer, the current record. */
 struct gctx {
 	struct gparser *parser;

@@ -1196,6 +1196,242 @@ gp_log_error(struct gparser *p)
 	hk_log(LOG_DEBUG, "grammar", "parse error context: %s...", ctx);
 }
 
+/* --- fast path ------------------------------------------------------- */
+
+/*
+ * Most elements (a command line, a reply) arrive whole in one span of
+ * the input. gp_fast parses such an element by plain recursion over the
+ * contiguous bytes, without frames, for the subtrees grammar_compile
+ * marked fast. It builds exactly the values the frame machine builds, in
+ * the same order, calling the same conditions with the same context. It
+ * never fails and never waits: on anything else (bytes past the span, a
+ * parse error, a condition asking for a byte not there, memory) it gives
+ * up, the element is put back as it was, and the frame machine parses it
+ * from its start, reporting errors or waiting as usual. Nothing it did is
+ * visible then: its callbacks are pure (no execute, no chunk).
+ */
+enum { FP_OK = 0, FP_BAIL };
+
+struct gp_fastin {
+	const uint8_t *base; /* the bytes of [off, end) */
+	uint64_t off, end;
+	int depth;
+};
+
+static int gp_fast(struct gparser *p, struct gp_fastin *fx,
+                   const struct gnode *n, bool want, struct gresult *rec,
+                   struct gresult **out);
+
+static int
+gp_fast_token(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
+              bool want, struct gresult **out)
+{
+	struct gsm_state st = {0, 0};
+	uint64_t avail, len;
+	size_t used;
+	struct gresult *v;
+	uint8_t *s;
+
+	if (p->bit != 0 || p->pos >= fx->end)
+		return FP_BAIL;
+	avail = fx->end - p->pos;
+	if (avail > (uint64_t)n->limit + 1)
+		avail = (uint64_t)n->limit + 1;
+	if (gtoken_sm_feed(n->tok, &st, fx->base + (p->pos - fx->off),
+	                   (size_t)avail, &used) != GT_MATCH)
+		return FP_BAIL;
+	len = used;
+	if (len > n->limit)
+		return FP_BAIL;
+	if (want) {
+		v = gp_value(p, n->kind == GN_TOKEN ? GV_STRING : GV_BYTES,
+		             p->pos, p->pos + len);
+		if (v == NULL || (s = gp_alloc(p, (size_t)len + 1)) == NULL)
+			return FP_BAIL;
+		memcpy(s, fx->base + (p->pos - fx->off), (size_t)len);
+		s[len] = '\0';
+		v->s = s;
+		v->len = (uint32_t)len;
+		*out = v;
+	}
+	p->pos += len;
+	return FP_OK;
+}
+
+static int
+gp_fast_array(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
+              bool want, struct gresult *rec, struct gresult **out)
+{
+	struct gctx ctx = {p, p->user, rec};
+	struct gresult *res, *prev = NULL, *v;
+	uint64_t count = UINT64_MAX, idx;
+	int64_t c;
+	bool stop;
+
+	if (n->has_count || n->count_fn != NULL) {
+		p->la_again = false;
+		c = n->has_count ? n->count : n->count_fn(rec, &ctx);
+		if (p->la_again || c < 0 || c > (int64_t)n->limit)
+			return FP_BAIL;
+		count = (uint64_t)c;
+	}
+	res = gp_value(p, GV_ARRAY, p->pos, p->pos);
+	if (res == NULL)
+		return FP_BAIL;
+	for (idx = 0;; idx++) {
+		p->la_again = false;
+		stop = idx >= count || (n->cond != NULL && n->cond(prev, &ctx)) ||
+		       (n->wcond != NULL && !n->wcond(prev, &ctx));
+		if (p->la_again)
+			return FP_BAIL;
+		if (stop)
+			break;
+		if (idx >= n->limit)
+			return FP_BAIL;
+		v = NULL;
+		if (gp_fast(p, fx, n->child[0], true, rec, &v) != FP_OK)
+			return FP_BAIL;
+		if (v == NULL && (v = gp_value(p, GV_NONE, p->pos, p->pos)) ==
+		                     NULL)
+			return FP_BAIL;
+		gp_attach(res, v);
+		prev = v;
+	}
+	res->end = p->pos;
+	if (want)
+		*out = res;
+	return FP_OK;
+}
+
+/* *out: the node's value (left as is when it has none). */
+static int
+gp_fast(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
+        bool want, struct gresult *rec, struct gresult **out)
+{
+	struct gctx ctx = {p, p->user, rec};
+	struct gresult *res = NULL, *v = NULL;
+	const struct gnode *target = NULL;
+	const char *key;
+	unsigned i;
+	bool ok;
+
+	if (++fx->depth > GRAMMAR_MAX_DEPTH)
+		return FP_BAIL;
+	switch (n->kind) {
+	case GN_RECORD:
+	case GN_SEQUENCE:
+		if (want && n->kind == GN_RECORD) {
+			res = gp_value(p, GV_RECORD, p->pos, p->pos);
+			if (res == NULL)
+				return FP_BAIL;
+			rec = res;
+		}
+		for (i = 0; i < n->nchild; i++)
+			if (gp_fast(p, fx, n->child[i], false, rec, &v) != FP_OK)
+				return FP_BAIL;
+		if (res != NULL) {
+			res->end = p->pos;
+			*out = res;
+		}
+		break;
+	case GN_FIELD:
+		if (gp_fast(p, fx, n->child[0], true, rec, &v) != FP_OK)
+			return FP_BAIL;
+		if (v != NULL) {
+			v->name = n->name;
+			gp_attach(rec, v);
+		}
+		break;
+	case GN_TOKEN:
+	case GN_RAW_TOKEN:
+		if (gp_fast_token(p, fx, n, want, out) != FP_OK)
+			return FP_BAIL;
+		break;
+	case GN_ARRAY:
+		if (gp_fast_array(p, fx, n, want, rec, out) != FP_OK)
+			return FP_BAIL;
+		break;
+	case GN_OPTIONAL:
+		p->la_again = false;
+		ok = n->cond(rec, &ctx);
+		if (p->la_again)
+			return FP_BAIL;
+		if (ok && gp_fast(p, fx, n->child[0], want, rec, out) != FP_OK)
+			return FP_BAIL;
+		break;
+	case GN_BRANCH:
+		p->la_again = false;
+		key = n->sel(rec, &ctx);
+		if (p->la_again)
+			return FP_BAIL;
+		for (i = 0; key != NULL && i < n->ncases; i++)
+			if (strcmp(n->cases[i].key, key) == 0) {
+				target = n->cases[i].node;
+				break;
+			}
+		if (target == NULL) {
+			if (n->def == NULL)
+				return FP_BAIL; /* the frame machine's error */
+			if (n->def == G_CONTINUE)
+				break;
+			target = n->def;
+		}
+		if (gp_fast(p, fx, target, want, rec, out) != FP_OK)
+			return FP_BAIL;
+		break;
+	case GN_EMPTY:
+		break;
+	case GN_VERIFY:
+		p->la_again = false;
+		ok = n->cond(rec, &ctx);
+		if (p->la_again || !ok)
+			return FP_BAIL;
+		break;
+	default:
+		return FP_BAIL;
+	}
+	fx->depth--;
+	return FP_OK;
+}
+
+/*
+ * A fresh element whose root is fast, tried on the span at p->pos.
+ * HK_OK: the element is done. HK_AGAIN: not done, p as it was.
+ */
+static int
+gp_fast_element(struct gparser *p)
+{
+	const struct gp_mark empty = {p->afirst, 0, 0};
+	struct gp_fastin fx;
+	struct gresult *top, *v = NULL;
+	const uint8_t *s;
+	uint64_t start = p->pos;
+	size_t n;
+
+	s = gp_span(p, p->pos, &n);
+	if (s == NULL || p->bit != 0)
+		return HK_AGAIN;
+	fx.base = s;
+	fx.off = p->pos;
+	fx.end = p->pos + n;
+	fx.depth = 0;
+	top = gp_value(p, GV_RECORD, p->pos, p->pos);
+	if (top != NULL &&
+	    gp_fast(p, &fx, p->root,
+	            p->root->kind != GN_RECORD && p->root->kind != GN_SEQUENCE,
+	            top, &v) == FP_OK) {
+		top->end = p->pos;
+		p->top = top;
+		p->result = v != NULL ? v : top;
+		p->status = GP_DONE;
+		return HK_OK;
+	}
+	gp_restore(p, &empty);
+	p->pos = start;
+	p->la_again = false;
+	return HK_AGAIN;
+}
+
 /* --- API ------------------------------------------------------------- */
 
 struct gparser *
@@ -1273,6 +1509,11 @@ gparser_run(struct gparser *p, const struct ginput *in)
 	p->dbg = LOG_DEBUG_ENABLED("grammar");
 	if (in->end > p->seen_end)
 		p->seen_end = in->end;
+	if (p->status == GP_FRESH && p->root->fast && !p->dbg &&
+	    p->atotal == 0 && gp_fast_element(p) == HK_OK) {
+		p->in = NULL;
+		return HK_OK;
+	}
 	if (p->status == GP_FRESH) {
 		p->status = GP_RUN;
 		p->top = gp_value(p, GV_RECORD, p->pos, p->pos);

@@ -651,6 +651,52 @@ g_depth(const struct gnode *n, unsigned *memo, uint8_t *onstack)
 	return best + 1;
 }
 
+/*
+ * Whether n's subtree suits the fast path (gparser.c, gp_fast): every
+ * node is one it runs, and none has a side effect that would happen twice
+ * when the fast path gives up and the frame machine parses the element
+ * again (execute, chunked bytes). Conditions, selectors and counts are
+ * pure functions of the result so far and the input. A cycle is not fast.
+ * state: 0 unknown, 1 in progress, 2 fast, 3 not fast.
+ */
+static bool
+g_fast(struct gnode *n, uint8_t *state)
+{
+	bool ok;
+	unsigned i;
+
+	if (state[n->id] == 1)
+		return false;
+	if (state[n->id] != 0)
+		return state[n->id] == 2;
+	state[n->id] = 1;
+	switch (n->kind) {
+	case GN_RECORD:
+	case GN_SEQUENCE:
+	case GN_FIELD:
+	case GN_OPTIONAL:
+	case GN_ARRAY:
+	case GN_BRANCH:
+	case GN_EMPTY:
+	case GN_VERIFY:
+		ok = true;
+		break;
+	case GN_TOKEN:
+	case GN_RAW_TOKEN:
+		ok = n->tok != NULL && n->tok->simple;
+		break;
+	default:
+		ok = false;
+		break;
+	}
+	for (i = 0; ok && i < g_nsucc(n); i++)
+		if (g_succ(n, i) == NULL || !g_fast(g_succ(n, i), state))
+			ok = false;
+	state[n->id] = ok ? 2 : 3;
+	n->fast = ok;
+	return ok;
+}
+
 static int
 g_check_node(struct grammar *g, struct gnode *n, char *err, size_t errlen)
 {
@@ -747,6 +793,9 @@ grammar_compile(struct grammar *g, char *err, size_t errlen)
 			return HK_ERR;
 		}
 	}
+	memset(onstack, 0, g->nnodes + 1);
+	for (n = g->nodes; n != NULL; n = n->all_next)
+		(void)g_fast(n, onstack);
 	free(memo);
 	free(onstack);
 	g->compiled = true;

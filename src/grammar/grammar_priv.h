@@ -112,6 +112,12 @@ struct gnode {
 	int bits;
 	bool little;
 	char *bad; /* builder misuse, reported by grammar_compile */
+	/*
+	 * Set by grammar_compile: the subtree can be parsed by the
+	 * contiguous fast path of gparser.c (no side effect, no PCRE, no
+	 * bytes, no try or union: see gp_fast).
+	 */
+	bool fast;
 };
 
 struct gexport {

@@ -1223,7 +1223,11 @@ test_branch_optional(void)
 		o = parse_split(p, &u, "abc x\n", 6, sizes, 2, &early, &pin_ok);
 		FAIL_IF_NOT(
 		    strcmp(o, "OK {k=\"abc\"@0-3,rest=\" x\"@3-5} off=6") == 0);
-		FAIL_IF_NOT(u.la_asks == 1);
+		/*
+		 * Asked (and answered -2) at least once; the fast path and
+		 * the frame machine may each ask (grammar.h: pure callbacks).
+		 */
+		FAIL_IF_NOT(u.la_asks >= 1);
 		free(o);
 	}
 	gparser_free(p);
