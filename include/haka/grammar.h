@@ -205,7 +205,13 @@ struct gparse_error {
 /* A parser of 'root' (an exported node); user is handed to callbacks. */
 struct gparser *gparser_new(const struct grammar *g, const struct gnode *root,
                             void *user);
+/*
+ * Freed parsers are kept for reuse by the same thread (a parser per flow
+ * direction is created and freed at connection rate).
+ */
 void gparser_free(struct gparser *p);
+/* Free the calling thread's kept parsers (at thread exit). */
+void gparser_pool_flush(void);
 
 /* Parse a new element of root from absolute offset 'off'. */
 void gparser_reset(struct gparser *p, uint64_t off);

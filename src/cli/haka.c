@@ -338,6 +338,7 @@ out:
 	w->eng = NULL;
 	packet_pool_flush();
 	stream_pool_flush();
+	gparser_pool_flush();
 	atomic_fetch_sub(&d->running, 1);
 	return NULL;
 }

@@ -470,5 +470,6 @@ main(int argc, char **argv)
 	alert_clear_outputs();
 	packet_pool_flush();
 	stream_pool_flush();
+	gparser_pool_flush();
 	return rc;
 }

@@ -1434,25 +1434,68 @@ gp_fast_element(struct gparser *p)
 
 /* --- API ------------------------------------------------------------- */
 
+/*
+ * Parsers freed by this thread, kept for the next connections: a parser
+ * is a large block (its frame stack) that would otherwise go back to and
+ * come again from the allocator at connection rate.
+ */
+#define GP_POOL_MAX 256
+static _Thread_local struct gparser *gp_pool[GP_POOL_MAX];
+static _Thread_local unsigned gp_pool_len;
+
+static void
+gp_destroy(struct gparser *p)
+{
+	if (p->afirst != NULL) {
+		struct gp_mark m = {p->afirst, 0, 0};
+
+		gp_restore(p, &m);
+		free(p->afirst);
+	}
+	pcre2_match_data_free(p->md);
+	free(p->scratch);
+	free(p);
+}
+
 struct gparser *
 gparser_new(const struct grammar *g, const struct gnode *root, void *user)
 {
+	struct gp_block *blk = NULL;
+	pcre2_match_data *md = NULL;
+	uint8_t *scratch = NULL;
+	size_t scratch_cap = 0;
 	struct gparser *p;
 
 	if (g == NULL || root == NULL || !g->compiled)
 		return NULL;
-	/* The frame stack is initialised on push: only the rest is zeroed. */
-	p = malloc(sizeof(*p));
-	if (p == NULL)
-		return NULL;
+	if (gp_pool_len > 0) {
+		p = gp_pool[--gp_pool_len];
+		blk = p->afirst;
+		md = p->md;
+		/* a scratch too small for this grammar is made again lazily */
+		if (p->scratch != NULL && p->scratch_cap >= g->scratch_max) {
+			scratch = p->scratch;
+			scratch_cap = p->scratch_cap;
+		} else
+			free(p->scratch);
+	} else {
+		/* The frame stack is initialised on push. */
+		p = malloc(sizeof(*p));
+		if (p == NULL)
+			return NULL;
+		blk = gp_block_new(GP_BLOCK_MIN);
+		md = pcre2_match_data_create(1, NULL);
+	}
 	memset(p, 0, offsetof(struct gparser, frames));
 	p->g = g;
 	p->root = root;
 	p->user = user;
-	p->afirst = p->acur = gp_block_new(GP_BLOCK_MIN);
-	p->md = pcre2_match_data_create(1, NULL);
+	p->afirst = p->acur = blk;
+	p->md = md;
+	p->scratch = scratch;
+	p->scratch_cap = scratch_cap;
 	if (p->afirst == NULL || p->md == NULL) {
-		gparser_free(p);
+		gp_destroy(p);
 		return NULL;
 	}
 	gparser_reset(p, 0);
@@ -1464,15 +1507,19 @@ gparser_free(struct gparser *p)
 {
 	if (p == NULL)
 		return;
-	if (p->afirst != NULL) {
-		struct gp_mark m = {p->afirst, 0, 0};
-
-		gp_restore(p, &m);
-		free(p->afirst);
+	if (gp_pool_len < GP_POOL_MAX) {
+		gparser_reset(p, 0); /* back to the first arena block */
+		gp_pool[gp_pool_len++] = p;
+		return;
 	}
-	pcre2_match_data_free(p->md);
-	free(p->scratch);
-	free(p);
+	gp_destroy(p);
+}
+
+void
+gparser_pool_flush(void)
+{
+	while (gp_pool_len > 0)
+		gp_destroy(gp_pool[--gp_pool_len]);
 }
 
 void

@@ -1336,5 +1336,6 @@ main(void)
 	RUN_TEST(test_update_parse_error);
 	RUN_TEST(test_update_resync_in_transition);
 	RUN_TEST(test_update_eof_and_finish);
+	gparser_pool_flush();
 	UT_DONE();
 }

@@ -1840,6 +1840,43 @@ test_big_data(void)
 	grammar_free(g);
 }
 
+/*
+ * Freed parsers are kept and reused by the thread: a reused one starts
+ * clean, and its PCRE scratch is made again when the new grammar needs a
+ * larger one (a split PCRE token is flattened into it).
+ */
+static void
+test_parser_pool(void)
+{
+	struct grammar *g1 = grammar_new("small"), *g2 = grammar_new("pcre");
+	struct gnode *r1, *r2;
+	struct gparser *p, *q;
+	struct tuser u = {0};
+
+	r1 = g_record(g1, "r1", g_field(g1, "w", g_token(g1, "[a-z]+")),
+	              g_token(g1, ";"), NULL);
+	r2 = g_record(g2, "r2",
+	              g_field(g2, "w", g_limit(g_token(g2, "(ab|cd)+"), 8000)),
+	              g_token(g2, ";"), NULL);
+	FAIL_IF(compiled(g1) == NULL || compiled(g2) == NULL);
+	gparser_pool_flush();
+	p = gparser_new(g1, r1, &u);
+	FAIL_IF(p == NULL);
+	CHECK(p, &u, "abc;", "OK {w=\"abc\"@0-3} off=4");
+	gparser_free(p);
+	q = gparser_new(g2, r2, &u);
+	FAIL_IF_NOT(q == p); /* from the pool */
+	CHECK(q, &u, "abcdab;", "OK {w=\"abcdab\"@0-6} off=7");
+	gparser_free(q);
+	p = gparser_new(g1, r1, &u);
+	FAIL_IF_NOT(p == q);
+	CHECK(p, &u, "xyz;", "OK {w=\"xyz\"@0-3} off=4");
+	gparser_free(p);
+	gparser_pool_flush();
+	grammar_free(g1);
+	grammar_free(g2);
+}
+
 int
 main(void)
 {
@@ -1861,5 +1898,7 @@ main(void)
 	RUN_TEST(test_pin_idle);
 	RUN_TEST(test_try_chunked);
 	RUN_TEST(test_big_data);
+	RUN_TEST(test_parser_pool);
+	gparser_pool_flush();
 	UT_DONE();
 }

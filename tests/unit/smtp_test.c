@@ -408,5 +408,6 @@ main(void)
 	smtp_cleanup();
 	packet_pool_flush();
 	stream_pool_flush();
+	gparser_pool_flush();
 	UT_DONE();
 }

@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -31,7 +32,6 @@ struct smtp {
 	struct flow *flow;
 	struct smtp_hooks hooks;
 	struct smtp_txn txn;
-	struct pending pending[SMTP_PENDING_MAX];
 	uint32_t phead, pcount;
 	uint32_t errors;
 	bool bare_lf; /* the client ends its lines with LF alone */
@@ -57,6 +57,8 @@ struct smtp {
 	/* input of the current call */
 	const struct stream *st;
 	const struct stream_seg *hint;
+	/* last: not zeroed by smtp_new (an entry is written when pushed) */
+	struct pending pending[SMTP_PENDING_MAX];
 };
 
 static struct smtp_limits limits = {
@@ -1270,9 +1272,10 @@ smtp_new(struct flow *f, const struct smtp_hooks *hooks,
 
 	if (G == NULL)
 		return NULL;
-	s = calloc(1, sizeof(*s));
+	s = malloc(sizeof(*s));
 	if (s == NULL)
 		return NULL;
+	memset(s, 0, offsetof(struct smtp, pending));
 	s->flow = f;
 	s->hooks = *hooks;
 	s->ds = DS_START;
