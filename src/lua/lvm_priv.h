@@ -15,12 +15,22 @@
 
 #define LVM_MAX_BORROWED 256
 
+/* Small blocks of the Lua heap: free lists per 16-byte class (lvm.c). */
+#define LVM_SMALL_STEP  16
+#define LVM_SMALL_MAX   256
+#define LVM_SMALL_CLASS (LVM_SMALL_MAX / LVM_SMALL_STEP)
+
+struct lvm_slab;
+
 struct lvm {
 	uint32_t nrules[EV_COUNT]; /* first: see struct lvm_counts */
 	lua_State *L;
 	struct engine *eng;
 	struct lvm_conf conf;
 	size_t mem_used, mem_peak;
+	void *small_free[LVM_SMALL_CLASS]; /* freed blocks, by class */
+	struct lvm_slab *slabs;            /* where small blocks are cut */
+	size_t slab_used;                  /* bytes cut from slabs->data */
 	uint64_t instr_used; /* during the current call */
 	bool over_budget;
 	int rules_ref[EV_COUNT]; /* registry: array of rule records */
