@@ -116,9 +116,8 @@ lapi_push_flow(struct lvm *vm, struct flow *f)
 		lua_rawgeti(L, LUA_REGISTRYINDEX, f->lua_ref);
 		return;
 	}
+	/* Fields set by the rules go to a uservalue table made on use. */
 	new_proxy(L, LPROXY_FLOW, f, LMT_FLOW);
-	lua_newtable(L); /* fields set by the rules */
-	lua_setuservalue(L, -2);
 	lua_pushvalue(L, -1);
 	f->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
@@ -428,8 +427,8 @@ flow_index(lua_State *L)
 	else if (lapi_smtp_field(L, f, k))
 		return 1;
 	else {
-		lua_getuservalue(L, 1);
-		if (lua_getfield(L, -1, k) != LUA_TNIL)
+		if (lua_getuservalue(L, 1) == LUA_TTABLE &&
+		    lua_getfield(L, -1, k) != LUA_TNIL)
 			return 1;
 		lua_getmetatable(L, 1);
 		if (lua_getfield(L, -1, k) == LUA_TFUNCTION && k[0] != '_')
@@ -445,7 +444,12 @@ flow_newindex(lua_State *L)
 {
 	check_flow(L, 1);
 	luaL_checkstring(L, 2);
-	lua_getuservalue(L, 1);
+	if (lua_getuservalue(L, 1) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_setuservalue(L, 1);
+	}
 	lua_pushvalue(L, 2);
 	lua_pushvalue(L, 3);
 	lua_rawset(L, -3);

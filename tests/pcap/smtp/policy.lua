@@ -9,7 +9,13 @@ haka.policy{
 haka.rule{
 	on = haka.dissectors.smtp.events.command,
 	eval = function (flow, message)
-		haka.log("command %s state=%s", message.command, flow.state)
+		-- a field of the rules' own on the flow, kept between events
+		if message.command == 'HELO' then
+			flow.ncommands = 0
+		end
+		flow.ncommands = flow.ncommands + 1
+		haka.log("command %s state=%s n=%d", message.command, flow.state,
+			flow.ncommands)
 	end
 }
 
