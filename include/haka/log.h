@@ -66,6 +66,14 @@ void log_set_output(FILE *out);
 #define LOG_SYSLOG_ALERTS 1
 FILE *log_syslog_stream(int kind);
 
-#define LOG_DEBUG_ENABLED(sec) log_enabled((sec), LOG_DEBUG)
+/*
+ * The most verbose level of the default and of any section: a debug
+ * check on the hot path is one load when nothing logs at debug level.
+ */
+extern int log_max_level;
+
+#define LOG_DEBUG_ENABLED(sec)                                                 \
+	(__atomic_load_n(&log_max_level, __ATOMIC_RELAXED) >= LOG_DEBUG &&     \
+	 log_enabled((sec), LOG_DEBUG))
 
 #endif

@@ -34,6 +34,9 @@ static const char *const log_level_names[LOG_LEVEL_COUNT] = {
 };
 
 static enum log_level log_default = LOG_INFO;
+int log_max_level = LOG_INFO; /* __atomic builtins only */
+
+static void log_update_max(void);
 static struct log_section log_sections[LOG_SECTIONS_MAX];
 static int log_nsections;
 static FILE *log_out; /* NULL: stdout */
@@ -221,7 +224,19 @@ log_spec(const char *spec, char *err, size_t errlen, bool apply)
 	memcpy(log_sections, tab, sizeof(tab));
 	log_nsections = n;
 	log_default = def;
+	log_update_max();
 	return HK_OK;
+}
+
+static void
+log_update_max(void)
+{
+	int max = (int)log_default, i;
+
+	for (i = 0; i < log_nsections; i++)
+		if ((int)log_sections[i].level > max)
+			max = (int)log_sections[i].level;
+	__atomic_store_n(&log_max_level, max, __ATOMIC_RELAXED);
 }
 
 void
@@ -229,6 +244,7 @@ log_set_default_level(enum log_level level)
 {
 	if ((unsigned)level < LOG_LEVEL_COUNT)
 		log_default = level;
+	log_update_max();
 }
 
 /*
