@@ -297,6 +297,56 @@ test_mem_recovers_after_oom_in_rule(void)
 	FAIL_IF(lvm_memory(vm) > 1 * MB);
 }
 
+/*
+ * Blocks of every size move between the slab classes and malloc (lvm.c:
+ * up to 256 bytes from slabs): strings of 1 to 700 bytes, tables grown
+ * from empty to 300 entries (their parts resized through the classes and
+ * past them), emptied and refilled, all checked after the collector ran
+ * over the garbage they left.
+ */
+static void
+test_heap_blocks(void)
+{
+	static const char rules[] =
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  local strs, tabs = {}, {}\n"
+	    "  for round = 1, 3 do\n"
+	    "    for n = 1, 700 do\n"
+	    "      strs[n] = string.rep(string.char(65 + n % 26), n) .. round\n"
+	    "    end\n"
+	    "    for n = 1, 300, 7 do\n"
+	    "      local t = {}\n"
+	    "      for i = 1, n do t['k' .. i] = i; t[i] = -i end\n"
+	    "      for i = 1, n, 2 do t['k' .. i] = nil end\n"
+	    "      for i = n + 1, n + 5 do t['x' .. i] = i end\n"
+	    "      tabs[n] = t\n"
+	    "    end\n"
+	    "    local junk = {}\n"
+	    "    for i = 1, 20000 do junk[i % 100 + 1] = {i, tostring(i)} end\n"
+	    "  end\n"
+	    "  for n = 1, 700 do\n"
+	    "    local s = strs[n]\n"
+	    "    assert(#s == n + 1 and s:sub(-1) == '3', 'string ' .. n)\n"
+	    "    assert(s:byte(1) == 65 + n % 26 and s:byte(n) == 65 + n % 26)\n"
+	    "  end\n"
+	    "  for n = 1, 300, 7 do\n"
+	    "    local t, c = tabs[n], 0\n"
+	    "    for i = 1, n do\n"
+	    "      assert(t[i] == -i)\n"
+	    "      assert(t['k' .. i] == (i % 2 == 0 and i or nil))\n"
+	    "    end\n"
+	    "    for k in pairs(t) do c = c + 1 end\n"
+	    "    assert(c == n + n // 2 + 5, 'table ' .. n)\n"
+	    "  end\n"
+	    "  haka.log('heap %s', 'ok')\n"
+	    "end}\n";
+
+	FAIL_IF(vm_start(64 * MB, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("heap.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF_NOT(log_has("heap ok"));
+}
+
 /* --- 2. instruction budget ---------------------------------------------- */
 
 static double
@@ -1278,6 +1328,7 @@ main(void)
 
 	RUN(test_mem_cap_at_load);
 	RUN(test_mem_cap_in_rule);
+	RUN(test_heap_blocks);
 	RUN(test_mem_recovers_after_oom_in_rule);
 	RUN(test_instr_budget_loop);
 	RUN(test_instr_budget_message);
