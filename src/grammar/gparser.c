@@ -819,18 +819,17 @@ limit:
  * a byte not there yet, or ST_FAIL past the node's limit.
  */
 static int
-gp_count(struct gparser *p, struct gframe *f, const char *what, uint64_t *out)
+gp_count(struct gparser *p, const struct gnode *n, struct gresult *rec,
+         const char *what, uint64_t *out)
 {
-	const struct gnode *n = f->node;
-	struct gctx ctx;
+	struct gctx ctx = {p, p->user, rec};
 	int64_t count;
 
 	if (n->has_count)
 		count = n->count;
 	else {
-		ctx = gp_ctx(p, f);
 		p->la_again = false;
-		count = n->count_fn(f->rec, &ctx);
+		count = n->count_fn(rec, &ctx);
 		if (p->la_again)
 			return ST_AGAIN;
 	}
@@ -841,6 +840,36 @@ gp_count(struct gparser *p, struct gframe *f, const char *what, uint64_t *out)
 		               what, count, n->limit);
 	*out = (uint64_t)count;
 	return HK_OK;
+}
+
+/*
+ * Whether an array stops before element idx (count elements at most, the
+ * previous one prev): HK_OK and *stop, or ST_AGAIN when a condition asked
+ * for a byte not there yet.
+ */
+static int
+gp_array_stop(struct gparser *p, const struct gnode *n, uint64_t idx,
+              uint64_t count, const struct gresult *prev, struct gresult *rec,
+              bool *stop)
+{
+	struct gctx ctx = {p, p->user, rec};
+
+	p->la_again = false;
+	*stop = idx >= count || (n->cond != NULL && n->cond(prev, &ctx)) ||
+	        (n->wcond != NULL && !n->wcond(prev, &ctx));
+	return p->la_again ? ST_AGAIN : HK_OK;
+}
+
+/* The node of the branch case named key, or NULL. */
+static const struct gnode *
+gp_case(const struct gnode *n, const char *key)
+{
+	unsigned i;
+
+	for (i = 0; key != NULL && i < n->ncases; i++)
+		if (strcmp(n->cases[i].key, key) == 0)
+			return n->cases[i].node;
+	return NULL;
 }
 
 static int
@@ -855,7 +884,7 @@ gp_bytes(struct gparser *p, struct gframe *f)
 			return gp_fail(p, false, "bytes are not byte aligned");
 		f->b = f->c = p->pos;
 		if (n->has_count || n->count_fn != NULL) {
-			rc = gp_count(p, f, "bytes", &count);
+			rc = gp_count(p, n, f->rec, "bytes", &count);
 			if (rc != HK_OK)
 				return rc;
 			f->a = f->start + count;
@@ -894,7 +923,6 @@ gp_array(struct gparser *p, struct gframe *f)
 {
 	const struct gnode *n = f->node;
 	struct gresult *v;
-	struct gctx ctx;
 	bool stop;
 	int rc;
 
@@ -902,7 +930,7 @@ gp_array(struct gparser *p, struct gframe *f)
 	case 0:
 		f->a = UINT64_MAX;
 		if (n->has_count || n->count_fn != NULL) {
-			rc = gp_count(p, f, "array", &f->a);
+			rc = gp_count(p, n, f->rec, "array", &f->a);
 			if (rc != HK_OK)
 				return rc;
 		}
@@ -912,13 +940,9 @@ gp_array(struct gparser *p, struct gframe *f)
 		f->state = 1;
 		/* FALLTHROUGH */
 	case 1:
-		ctx = gp_ctx(p, f);
-		p->la_again = false;
-		stop = f->idx >= f->a ||
-		       (n->cond != NULL && n->cond(f->prev, &ctx)) ||
-		       (n->wcond != NULL && !n->wcond(f->prev, &ctx));
 		/* a condition asked for a byte not there yet: ask again */
-		if (p->la_again)
+		if (gp_array_stop(p, n, f->idx, f->a, f->prev, f->rec, &stop) !=
+		    HK_OK)
 			return ST_AGAIN;
 		if (stop) {
 			f->res->end = p->pos;
@@ -951,7 +975,6 @@ gp_branch(struct gparser *p, struct gframe *f)
 	const struct gnode *n = f->node, *target = NULL;
 	struct gctx ctx;
 	const char *key;
-	unsigned i;
 
 	if (f->state == 1)
 		return ST_POP; /* the case's value passes through */
@@ -960,11 +983,7 @@ gp_branch(struct gparser *p, struct gframe *f)
 	key = n->sel(f->rec, &ctx);
 	if (p->la_again)
 		return ST_AGAIN;
-	for (i = 0; key != NULL && i < n->ncases; i++)
-		if (strcmp(n->cases[i].key, key) == 0) {
-			target = n->cases[i].node;
-			break;
-		}
+	target = gp_case(n, key);
 	if (target == NULL) {
 		if (n->def == G_CONTINUE)
 			return gp_pop(p, NULL);
@@ -1262,27 +1281,18 @@ static int
 gp_fast_array(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
               bool want, struct gresult *rec, struct gresult **out)
 {
-	struct gctx ctx = {p, p->user, rec};
 	struct gresult *res, *prev = NULL, *v;
 	uint64_t count = UINT64_MAX, idx;
-	int64_t c;
 	bool stop;
 
-	if (n->has_count || n->count_fn != NULL) {
-		p->la_again = false;
-		c = n->has_count ? n->count : n->count_fn(rec, &ctx);
-		if (p->la_again || c < 0 || c > (int64_t)n->limit)
-			return FP_BAIL;
-		count = (uint64_t)c;
-	}
+	if ((n->has_count || n->count_fn != NULL) &&
+	    gp_count(p, n, rec, "array", &count) != HK_OK)
+		return FP_BAIL;
 	res = gp_value(p, GV_ARRAY, p->pos, p->pos);
 	if (res == NULL)
 		return FP_BAIL;
 	for (idx = 0;; idx++) {
-		p->la_again = false;
-		stop = idx >= count || (n->cond != NULL && n->cond(prev, &ctx)) ||
-		       (n->wcond != NULL && !n->wcond(prev, &ctx));
-		if (p->la_again)
+		if (gp_array_stop(p, n, idx, count, prev, rec, &stop) != HK_OK)
 			return FP_BAIL;
 		if (stop)
 			break;
@@ -1291,8 +1301,9 @@ gp_fast_array(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
 		v = NULL;
 		if (gp_fast(p, fx, n->child[0], true, rec, &v) != FP_OK)
 			return FP_BAIL;
-		if (v == NULL && (v = gp_value(p, GV_NONE, p->pos, p->pos)) ==
-		                     NULL)
+		if (v == NULL)
+			v = gp_value(p, GV_NONE, p->pos, p->pos);
+		if (v == NULL)
 			return FP_BAIL;
 		gp_attach(res, v);
 		prev = v;
@@ -1327,7 +1338,8 @@ gp_fast(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
 			rec = res;
 		}
 		for (i = 0; i < n->nchild; i++)
-			if (gp_fast(p, fx, n->child[i], false, rec, &v) != FP_OK)
+			if (gp_fast(p, fx, n->child[i], false, rec, &v) !=
+			    FP_OK)
 				return FP_BAIL;
 		if (res != NULL) {
 			res->end = p->pos;
@@ -1364,11 +1376,7 @@ gp_fast(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
 		key = n->sel(rec, &ctx);
 		if (p->la_again)
 			return FP_BAIL;
-		for (i = 0; key != NULL && i < n->ncases; i++)
-			if (strcmp(n->cases[i].key, key) == 0) {
-				target = n->cases[i].node;
-				break;
-			}
+		target = gp_case(n, key);
 		if (target == NULL) {
 			if (n->def == NULL)
 				return FP_BAIL; /* the frame machine's error */
