@@ -31,7 +31,7 @@ struct lvm {
 	void *small_free[LVM_SMALL_CLASS]; /* freed blocks, by class */
 	struct lvm_slab *slabs;            /* where small blocks are cut */
 	size_t slab_used;                  /* bytes cut from slabs->data */
-	uint64_t instr_used; /* during the current call */
+	uint64_t instr_used;               /* during the current call */
 	bool over_budget;
 	int rules_ref[EV_COUNT]; /* registry: array of rule records */
 	int events_ref;          /* registry: event objects by id */

@@ -94,7 +94,7 @@ make_frag_full(uint64_t pid, uint16_t ipid, uint8_t proto, uint32_t off,
 	ipv4_wr16(h + 2, (uint16_t)(hlen + len));
 	ipv4_wr16(h + 4, ipid);
 	ipv4_wr16(h + 6, (uint16_t)((mf ? IPV4_FLAG_MF : 0) | IPV4_FLAG_DF |
-	                       ((off / 8) & 0x1fff)));
+	                            ((off / 8) & 0x1fff)));
 	h[8] = ttl;
 	h[9] = proto;
 	ipv4_wr16(h + 12, SRC >> 16);
