@@ -65,6 +65,7 @@ struct pcap_source {
 	uint64_t last_id;  /* id of the last packet returned */
 	uint64_t errors;
 	uint64_t bytes;
+	char *iobuf; /* stdio buffer of files[cur] (PCAP_SOURCE_IOBUF) */
 };
 
 struct pcap_sink {
@@ -77,16 +78,62 @@ struct pcap_sink {
 	uint8_t *frame;   /* PCAP_LINK_HDR_MAX + PCAP_SINK_SNAPLEN bytes */
 };
 
+/*
+ * libpcap reads a file through stdio, whose buffer is the file system's
+ * block (4 KB): one read(2) per 4 KB. A larger buffer makes that one per
+ * 256 KB (the bare libpcap loop drops from 0.090 to 0.076 s on the 448 MB
+ * bench capture).
+ */
+#define PCAP_SOURCE_IOBUF (256 * 1024)
+
+/*
+ * Open file for src (whose iobuf must be free): "-" is the standard
+ * input, as for pcap_open_offline.
+ */
 static pcap_t *
-pcap_source_open_file(const char *file, char *errbuf)
+pcap_source_open_file(struct pcap_source *src, const char *file, char *errbuf)
 {
+	pcap_t *p;
+	FILE *fp;
+
 	errbuf[0] = '\0';
 	/*
 	 * Nanosecond precision: libpcap scales microsecond files up, so
 	 * ts.nsec is exact for both kinds.
 	 */
-	return pcap_open_offline_with_tstamp_precision(
-	    file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (strcmp(file, "-") == 0)
+		return pcap_open_offline_with_tstamp_precision(
+		    file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if ((fp = fopen(file, "rb")) == NULL) {
+		snprintf(errbuf, PCAP_ERRBUF_SIZE, "%s", strerror(errno));
+		return NULL;
+	}
+	src->iobuf = malloc(PCAP_SOURCE_IOBUF);
+	if (src->iobuf != NULL &&
+	    setvbuf(fp, src->iobuf, _IOFBF, PCAP_SOURCE_IOBUF) != 0) {
+		free(src->iobuf);
+		src->iobuf = NULL;
+	}
+	/* pcap_close closes fp; on failure libpcap leaves it to us. */
+	p = pcap_fopen_offline_with_tstamp_precision(
+	    fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (p == NULL) {
+		fclose(fp);
+		free(src->iobuf);
+		src->iobuf = NULL;
+	}
+	return p;
+}
+
+/* Close files[cur] and free its buffer (which fclose may still use). */
+static void
+pcap_source_close_file(struct pcap_source *src)
+{
+	if (src->pcap != NULL)
+		pcap_close(src->pcap);
+	src->pcap = NULL;
+	free(src->iobuf);
+	src->iobuf = NULL;
 }
 
 static void
@@ -94,8 +141,7 @@ pcap_source_free(struct pcap_source *src)
 {
 	int i;
 
-	if (src->pcap != NULL)
-		pcap_close(src->pcap);
+	pcap_source_close_file(src);
 	if (src->files != NULL) {
 		for (i = 0; i < src->nfiles; i++)
 			free(src->files[i]);
@@ -141,7 +187,7 @@ pcap_source_open(char *const *files, int nfiles, char *err, size_t errlen)
 			return NULL;
 		}
 	}
-	src->pcap = pcap_source_open_file(src->files[0], errbuf);
+	src->pcap = pcap_source_open_file(src, src->files[0], errbuf);
 	if (src->pcap == NULL) {
 		hk_errf(err, errlen, "%s: %s", files[0], errbuf);
 		pcap_source_free(src);
@@ -165,7 +211,7 @@ pcap_source_advance(struct pcap_source *src)
 	pcap_t *p;
 
 	while (src->next < src->nfiles) {
-		p = pcap_source_open_file(src->files[src->next], errbuf);
+		p = pcap_source_open_file(src, src->files[src->next], errbuf);
 		if (p == NULL) {
 			hk_log(LOG_WARNING, PCAP_LOG_SECTION,
 			       "cannot open capture file %s, skipped: %s",
@@ -186,8 +232,7 @@ pcap_source_advance(struct pcap_source *src)
 static void
 pcap_source_end_file(struct pcap_source *src)
 {
-	pcap_close(src->pcap);
-	src->pcap = NULL;
+	pcap_source_close_file(src);
 }
 
 /*
