@@ -335,15 +335,22 @@ lvm_pcall(struct lvm *vm, int nargs, const char *what)
 
 /*
  * Reading an unknown name in a rule file is an error; a new global lands
- * in the file's own environment, never in _G.
+ * in the file's own environment, never in _G. A name found in _G is
+ * copied into the environment: the next reads of it (string, haka, ... in
+ * a rule run for every event) are plain table hits instead of a call to
+ * this function. _G is locked (lock_globals), so the copy stays right.
  */
 static int
 env_index(lua_State *L)
 {
 	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
 	lua_pushvalue(L, 2);
-	if (lua_rawget(L, -2) != LUA_TNIL)
+	if (lua_rawget(L, -2) != LUA_TNIL) {
+		lua_pushvalue(L, 2);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, 1);
 		return 1;
+	}
 	if (lua_type(L, 2) == LUA_TSTRING)
 		return luaL_error(L, "undefined global '%s'",
 		                  lua_tostring(L, 2));

@@ -500,6 +500,39 @@ test_strict_globals(void)
 	FAIL_IF_NOT(log_has("undefined global 'another_undefined'"));
 }
 
+/*
+ * A shared global read from a rule file is copied into the file's
+ * environment: reading it again, shadowing it and clearing the shadow
+ * behave as before, and unknown names still fail.
+ */
+static void
+test_global_copies(void)
+{
+	static const char src[] =
+	    "local s1 = string\n"
+	    "assert(rawget(_ENV, 'string') == s1, 'not copied')\n"
+	    "assert(string == rawget(_G, 'string'))\n"
+	    "string = 'mine'\n"
+	    "assert(string == 'mine', 'shadow lost')\n"
+	    "assert(rawget(_G, 'string') == s1, 'shared table changed')\n"
+	    "string = nil\n"
+	    "assert(string == s1, 'the shared string library is back')\n"
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  haka.log('upper %s', string.upper('ok'))\n"
+	    "  return not_defined_here\n"
+	    "end}\n";
+	int i;
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("copies.lua", src) == HK_OK);
+	for (i = 0; i < 3; i++) {
+		log_reset();
+		FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_ERR);
+		FAIL_IF_NOT(log_has("upper OK"));
+		FAIL_IF_NOT(log_has("undefined global 'not_defined_here'"));
+	}
+}
+
 static void
 test_private_environments(void)
 {
@@ -1336,6 +1369,7 @@ main(void)
 	RUN(test_instr_budget_per_event);
 	RUN(test_instr_budget_coroutine);
 	RUN(test_strict_globals);
+	RUN(test_global_copies);
 	RUN(test_private_environments);
 	RUN(test_global_table_locked);
 	RUN(test_global_table_lock_cannot_be_removed);
