@@ -338,7 +338,8 @@ lvm_pcall(struct lvm *vm, int nargs, const char *what)
  * in the file's own environment, never in _G. A name found in _G is
  * copied into the environment: the next reads of it (string, haka, ... in
  * a rule run for every event) are plain table hits instead of a call to
- * this function. _G is locked (lock_globals), so the copy stays right.
+ * this function. Rule files cannot change the shared globals
+ * (lock_globals), so the copy stays right.
  */
 static int
 env_index(lua_State *L)
@@ -560,16 +561,17 @@ open_safe_libs(struct lvm *vm)
 	vm->env_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* rawset, refusing the shared global table (it would bypass the lock). */
+/* rawset, refusing the shared globals and their view _G (lock_globals). */
 static int
 l_rawset(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-	if (lua_rawequal(L, 1, -1))
+	lua_getfield(L, -1, "_G");
+	if (lua_rawequal(L, 1, -1) || lua_rawequal(L, 1, -2))
 		return luaL_error(L, "assignment to the shared global table "
 		                     "refused");
-	lua_pop(L, 1);
+	lua_pop(L, 2);
 	luaL_checkany(L, 2);
 	luaL_checkany(L, 3);
 	lua_settop(L, 3);
@@ -577,14 +579,52 @@ l_rawset(lua_State *L)
 	return 1;
 }
 
+/* pairs(_G): the shared globals behind the view. */
+static int
+global_pairs(lua_State *L)
+{
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+	lua_getfield(L, -1, "next");
+	lua_insert(L, -2);
+	lua_pushnil(L);
+	return 3;
+}
+
+/*
+ * Before the first rule file runs: what Lua code calls _G becomes an
+ * empty view of the shared globals, whose reads go through to them and
+ * whose every assignment is refused, a new name as well as a replaced
+ * one (_G.string = ...). The shared table itself is then reachable only
+ * from C (the registry, env_index), and its own metatable refuses new
+ * names too. Rule files therefore cannot change what other files see,
+ * which also keeps env_index's copies exact.
+ */
 static void
 lock_globals(struct lvm *vm)
 {
 	lua_State *L = vm->L;
 
-	lua_pushcfunction(L, l_rawset);
-	lua_setglobal(L, "rawset");
 	lua_pushglobaltable(L);
+	if (lua_getmetatable(L, -1)) {
+		lua_pop(L, 2); /* locked by an earlier rule file */
+		return;
+	}
+	lua_pushcfunction(L, l_rawset);
+	lua_setfield(L, -2, "rawset");
+	/* the view */
+	lua_newtable(L);
+	lua_newtable(L);
+	lua_pushvalue(L, -3);
+	lua_setfield(L, -2, "__index");
+	lua_pushcfunction(L, global_newindex);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushcfunction(L, global_pairs);
+	lua_setfield(L, -2, "__pairs");
+	lua_pushliteral(L, "locked");
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
+	lua_setfield(L, -2, "_G");
+	/* the shared table */
 	lua_newtable(L);
 	lua_pushcfunction(L, global_newindex);
 	lua_setfield(L, -2, "__newindex");

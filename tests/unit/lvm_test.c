@@ -511,10 +511,10 @@ test_global_copies(void)
 	static const char src[] =
 	    "local s1 = string\n"
 	    "assert(rawget(_ENV, 'string') == s1, 'not copied')\n"
-	    "assert(string == rawget(_G, 'string'))\n"
+	    "assert(string == _G.string)\n"
 	    "string = 'mine'\n"
 	    "assert(string == 'mine', 'shadow lost')\n"
-	    "assert(rawget(_G, 'string') == s1, 'shared table changed')\n"
+	    "assert(_G.string == s1, 'shared table changed')\n"
 	    "string = nil\n"
 	    "assert(string == s1, 'the shared string library is back')\n"
 	    "haka.rule{on = haka.events.started, eval = function ()\n"
@@ -544,8 +544,8 @@ test_private_environments(void)
 	    "  haka.log('a sees %d', shared_name)\n"
 	    "end}\n";
 	static const char b[] =
-	    "assert(rawget(_G, 'shared_name') == nil)\n"
-	    "assert(rawget(_G, 'helper') == nil)\n"
+	    "assert(_G.shared_name == nil)\n"
+	    "assert(_G.helper == nil)\n"
 	    "local ok, err = pcall(function () return shared_name end)\n"
 	    "assert(not ok, 'b sees the name of a')\n"
 	    "assert(err:find(\"undefined global 'shared_name'\", 1, true), "
@@ -582,20 +582,49 @@ test_global_table_locked(void)
 	FAIL_IF_NOT(log_has("refused"));
 	/* Nothing leaked into _G. */
 	log_reset();
-	FAIL_IF_NOT(load_text("g_check.lua",
-	                      "assert(rawget(_G, 'x') == nil and "
-	                      "rawget(_G, 'y') == nil)\n") == HK_OK);
+	FAIL_IF_NOT(load_text("g_check.lua", "assert(_G.x == nil and "
+	                                     "_G.y == nil)\n") == HK_OK);
 }
 
 /*
- * BUG (src/lua/lvm.c, lock_globals(), line 430): the metatable
- * that locks _G has no __metatable field, so a rule file can remove it
- * (setmetatable(_G, nil), or getmetatable(_G).__newindex = nil) and then
- * create shared globals that every other rule file sees; rawset(_G, k, v)
- * also bypasses it. The same holds for the shared metatable of the
- * private environments (env_mt_ref): getmetatable(_ENV).__index = ...
- * turns strict reads off for every rule file. Disabled until fixed.
+ * The lock cannot be taken off: the metatables of _G and of the private
+ * environments are protected (__metatable), rawset refuses _G, so none
+ * of these attempts leaks a name to the other rule files or turns strict
+ * reads off.
  */
+/*
+ * Replacing a shared global that exists (string, haka, ...) is refused
+ * like creating one, at load and at event time, and through rawset: the
+ * other rule files keep seeing the library. pairs(_G) still lists the
+ * shared names.
+ */
+static void
+test_global_replace_refused(void)
+{
+	static const char evil[] =
+	    "local ok, err = pcall(function () _G.string = 'replaced' end)\n"
+	    "assert(not ok and err:find('refused', 1, true), 'replaced')\n"
+	    "assert(not pcall(rawset, _G, 'string', 'raw'), 'rawset')\n"
+	    "local seen = false\n"
+	    "for k in pairs(_G) do if k == 'string' then seen = true end end\n"
+	    "assert(seen, 'pairs(_G) lists string')\n"
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  _G.haka = nil\n"
+	    "end}\n";
+	static const char other[] =
+	    "assert(type(string) == 'table' and _G.string == string)\n"
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  haka.log('other sees %s', string.upper('the library'))\n"
+	    "end}\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("g_replace.lua", evil) == HK_OK);
+	FAIL_IF_NOT(load_text("g_other.lua", other) == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_ERR);
+	FAIL_IF_NOT(log_has("assignment to the shared global 'haka' refused"));
+	FAIL_IF_NOT(log_has("other sees THE LIBRARY"));
+}
+
 static void
 test_global_table_lock_cannot_be_removed(void)
 {
@@ -606,8 +635,8 @@ test_global_table_lock_cannot_be_removed(void)
 	    "pcall(function () _G.leaked = 1 end)\n"
 	    "pcall(function () getmetatable(_ENV).__index = _G end)\n";
 	static const char check[] =
-	    "assert(rawget(_G, 'leaked') == nil, 'leaked into _G')\n"
-	    "assert(rawget(_G, 'leaked_raw') == nil, 'rawset into _G')\n"
+	    "assert(_G.leaked == nil, 'leaked into _G')\n"
+	    "assert(_G.leaked_raw == nil, 'rawset into _G')\n"
 	    "assert(not pcall(function () return still_undefined end),\n"
 	    "  'strict reads turned off')\n";
 
@@ -624,14 +653,14 @@ test_no_dangerous_functions(void)
 	static const char rules[] =
 	    "for _, name in ipairs{'load', 'loadfile', 'dofile',\n"
 	    "    'collectgarbage', 'loadstring', 'io', 'os', 'package'} do\n"
-	    "  assert(rawget(_G, name) == nil, name .. ' is present')\n"
+	    "  assert(_G[name] == nil, name .. ' is present')\n"
 	    "  assert(not pcall(function () return _ENV[name] end), name)\n"
 	    "end\n"
 	    "assert(debug.getinfo == nil and debug.sethook == nil\n"
 	    "  and debug.setupvalue == nil and debug.getregistry == nil)\n"
 	    "for _, name in ipairs{'string', 'table', 'math', 'utf8',\n"
 	    "    'coroutine', 'pairs', 'pcall', 'require', 'haka'} do\n"
-	    "  assert(rawget(_G, name) ~= nil, name .. ' is missing')\n"
+	    "  assert(_G[name] ~= nil, name .. ' is missing')\n"
 	    "end\n"
 	    "assert(unpack == table.unpack)\n"
 	    "haka.log('library set checked')\n";
@@ -647,7 +676,7 @@ test_io_os_allowed(void)
 	static const char rules[] =
 	    "assert(type(io) == 'table' and type(io.open) == 'function')\n"
 	    "assert(type(os) == 'table' and type(os.time) == 'function')\n"
-	    "assert(rawget(_G, 'load') == nil and rawget(_G, 'dofile') == "
+	    "assert(_G.load == nil and _G.dofile == "
 	    "nil)\n"
 	    "haka.log('io and os present')\n";
 
@@ -713,7 +742,7 @@ test_bytecode_rejected(void)
 	FAIL_IF_NOT(load_text("dump.lua",
 	                      "local d = string.dump and "
 	                      "string.dump(function () end)\n"
-	                      "assert(rawget(_G, 'load') == nil)\n"
+	                      "assert(_G.load == nil)\n"
 	                      "haka.log('dump checked')\n") == HK_OK);
 	FAIL_IF_NOT(log_has("dump checked"));
 }
@@ -1372,6 +1401,7 @@ main(void)
 	RUN(test_global_copies);
 	RUN(test_private_environments);
 	RUN(test_global_table_locked);
+	RUN(test_global_replace_refused);
 	RUN(test_global_table_lock_cannot_be_removed);
 	RUN(test_no_dangerous_functions);
 	RUN(test_io_os_allowed);
