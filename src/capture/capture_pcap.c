@@ -229,12 +229,6 @@ pcap_source_advance(struct pcap_source *src)
 	return HK_AGAIN;
 }
 
-static void
-pcap_source_end_file(struct pcap_source *src)
-{
-	pcap_source_close_file(src);
-}
-
 /*
  * With nanosecond precision libpcap puts nanoseconds in tv_usec. A file
  * may hold any 32-bit value there, so carry the excess into seconds
@@ -291,7 +285,7 @@ pcap_source_next(struct pcap_source *src, struct packet **out)
 			       pcap_geterr(src->pcap));
 			src->errors++;
 		}
-		pcap_source_end_file(src);
+		pcap_source_close_file(src);
 	}
 
 	src->file_pkt++;
