@@ -264,18 +264,12 @@ test_mem_cap_in_rule(void)
 }
 
 /*
- * BUG (src/lua/lvm.c, lvm_pcall(), the LUA_ERRMEM branch, line 202): after a
- * rule fails with "not enough memory", its garbage stays reachable and the
- * following events fail with "not enough memory" too. The next rule's first
- * global read (haka, string...) calls the env __index metamethod, which
- * needs a new CallInfo (lua_pcall shrank the CallInfo list after the
- * error); that allocation fails, and the emergency collection marks the
- * Lua frame up to its ci->top, where a stale register still holds the
- * failed rule's big table. A full collection while the stack is shallow
- * (lua_gc(L, LUA_GCCOLLECT, 0) after LUA_ERRMEM) frees it: memory goes
- * from 8.38 MB back to 0.11 MB. Reproduction: this test (the exiting rule
- * works when started has not run, or when it starts with "local v = 1").
- * Disabled until fixed.
+ * Regression (lvm_pcall's LUA_ERRMEM branch): after a rule failed with
+ * "not enough memory", its garbage stayed reachable (a stale register of
+ * the Lua frame, marked by the emergency collection when the next global
+ * read needed a CallInfo) and every following event failed too. A full
+ * collection after LUA_ERRMEM, while the stack is shallow, frees it
+ * (8.38 MB back to 0.11 MB when this was found).
  */
 static void
 test_mem_recovers_after_oom_in_rule(void)
@@ -374,15 +368,10 @@ test_instr_budget_loop(void)
 }
 
 /*
- * BUG (src/lua/lvm.c, lvm_hook(), line 114): the first overrun
- * raises luaL_error(L, "instruction budget exceeded (%llu
- * instructions)", ...), but lua_pushfstring knows no %llu (only %d, %I,
- * %f, %p, %s, %c, %U, %%). The error raised is "invalid option '%l' to
- * 'lua_pushfstring'", so a plain "while true do end" is logged without
- * the words "instruction budget exceeded" (only the re-armed hook, which
- * fires when the first error was caught, has the right message). Use %I
- * with a (lua_Integer) cast, or format with snprintf first. Disabled until
- * fixed.
+ * Regression (lvm_hook): the first overrun's message was formatted with
+ * %llu, which lua_pushfstring does not know, so "while true do end" was
+ * logged as "invalid option '%l'" instead of "instruction budget
+ * exceeded".
  */
 static void
 test_instr_budget_message(void)
@@ -425,14 +414,10 @@ test_instr_budget_not_swallowed_by_pcall(void)
 }
 
 /*
- * BUG (src/lua/lvm.c, lvm_hook(), line 113): on overrun the hook is
- * re-armed with count 1 only on the running thread. When the overrun
- * happens inside a coroutine, the error goes through coroutine.wrap to
- * a pcall of the parent thread, whose hook still counts down from 1000:
- * the code after the pcall keeps running and the load (or event) ends
- * with HK_OK although the budget was exceeded. Re-arm vm->L (and check
- * vm->over_budget in lvm_pcall / resume_streamed) as well. Disabled until
- * fixed.
+ * Regression (lvm_hook, lvm_pcall): an overrun inside a coroutine used
+ * to re-arm the hook on the coroutine only, so a pcall of the parent
+ * thread caught the error and the load or event ended with HK_OK; the
+ * budget is now checked by the main thread too (vm->over_budget).
  */
 static void
 test_instr_budget_coroutine(void)
@@ -833,16 +818,11 @@ test_require_module_env(void)
 }
 
 /*
- * BUG (src/lua/lvm.c, l_require(), "loaded:" label, line 358):
- * for a module found in the preload table (regexp/pcre, protocol/ipv4,
- * protocol/tcp, protocol/tcp_connection) the stack is
- * [name, LOADED, PRELOAD, result], so lua_setfield(L, -3, name) stores
- * the result in PRELOAD instead of LOADED (the comment "LOADED table is
- * below the result" only holds for file modules). The second require of
- * the same module then finds a table in PRELOAD and calls it: "attempt
- * to call a table value". So two rule files that both
- * require('protocol/ipv4') cannot be loaded together. Disabled until
- * fixed.
+ * Regression (l_require): a module from the preload table
+ * (regexp/pcre, protocol/ipv4, ...) was stored in PRELOAD instead of
+ * LOADED, so a second require of it called a table ("attempt to call a
+ * table value") and two rule files requiring it could not be loaded
+ * together.
  */
 static void
 test_require_preloaded_twice(void)
@@ -1244,13 +1224,10 @@ test_alert_bad_fields(void)
 }
 
 /*
- * BUG (src/lua/lapi_haka.c, parse_alert(), the "ref" list loop, lines
- * 310-319): for an element that is a table without __alert_id,
- * lua_getfield() has pushed a nil and the else branch pushes another
- * one, so lua_pop(L, 2) leaves the element on the stack. The rest of the
- * list is then read from the wrong table and the outer lua_next() gets
- * the list as its key: the rule fails with "invalid key to 'next'"
- * instead of ignoring the entry. Disabled until fixed.
+ * Regression (parse_alert, the "ref" list): an element that is a table
+ * without __alert_id left a value on the stack, so the rest of the list
+ * was read from the wrong table and the rule failed with "invalid key to
+ * 'next'" instead of ignoring the entry.
  */
 static void
 test_alert_ref_not_an_alert(void)
@@ -1271,12 +1248,10 @@ test_alert_ref_not_an_alert(void)
 }
 
 /*
- * BUG (src/lua/lapi_haka.c, parse_time(), line 163): for a table
- * time ({secs = s, nsecs = n}, the form of the original's haka.time)
- * the second lua_getfield(L, idx, "nsecs") uses the relative index -1
- * after the first one pushed "secs", so it indexes that number: the rule
- * fails with "attempt to index a number value". lua_absindex() is
- * missing. Disabled until fixed.
+ * Regression (parse_time): for a table time ({secs = s, nsecs = n}, the
+ * original's haka.time) the "nsecs" lookup used a relative index after
+ * "secs" was pushed, and the rule failed with "attempt to index a number
+ * value".
  */
 static void
 test_alert_time_table(void)
