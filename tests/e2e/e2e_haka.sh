@@ -898,7 +898,7 @@ else
 	ko "1-3,5: haka did not start: $(tail -n 5 "$HAKA_OUT" | tr '\n' ' ')"
 fi
 
-# 3b: a known bug; 3c: stop under traffic.
+# 3b: a legitimate sender pausing 1 s inside a command; 3c: stop under traffic.
 topo_haka_conf "$E2E_TMP/haka-slow.conf" "$RULES" open auto
 if topo_haka_start "$E2E_TMP/haka-slow.conf"; then
 	t_split_slow

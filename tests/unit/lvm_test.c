@@ -10,9 +10,6 @@
  * alert_add_output(), both into memstreams. The binary runs with the
  * working directory tests/ of the source tree (ctest), but the project's
  * lua/ directory is taken from HAKA_LUA_DIR when the build defines it.
- *
- * Tests named in a "BUG" comment document a known defect of the VM and
- * are skipped; set HAKA_TEST_KNOWN_BUGS=1 to run them.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -151,21 +148,6 @@ teardown(void)
 		setup();                                                       \
 		RUN_TEST(fn);                                                  \
 		teardown();                                                    \
-	} while (0)
-
-/*
- * A test documenting a known bug of the VM (described above the test):
- * skipped, unless HAKA_TEST_KNOWN_BUGS is set in the environment, so that
- * whoever fixes the bug can run it.
- */
-#define RUN_KNOWN_BUG(fn)                                                      \
-	do {                                                                   \
-		if (getenv("HAKA_TEST_KNOWN_BUGS") != NULL) {                  \
-			RUN(fn);                                               \
-		} else {                                                       \
-			(void)fn;                                              \
-			fprintf(stderr, "skip %s (known bug)\n", #fn);         \
-		}                                                              \
 	} while (0)
 
 /* Path of a file of the temporary directory (a static buffer per slot). */

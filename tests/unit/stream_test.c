@@ -8,9 +8,7 @@
  * before the ISN, release on teardown, and a randomised comparison with
  * a byte-array model.
  *
- * Every test ends with no packet alive and nothing held. Checks of two
- * known bugs (see "KNOWN BUG") are only compiled with
- * fixed since (they run by default).
+ * Every test ends with no packet alive and nothing held.
  */
 #include <string.h>
 
@@ -736,15 +734,13 @@ test_memcap(void)
 }
 
 /*
- * KNOWN BUG A (stream.c:239-243, stream_insert): the queue cap is checked
- * with the whole segment length (st->ooo_bytes + len) and the current
- * segment count before looking at what is already queued. So a
- * retransmission of queued bytes, which adds nothing, is refused with
- * HK_ERR/memcap_flow once the queue is near its cap; its overlap is never
- * compared, so a copy with DIFFERENT bytes is reported as a memcap event
- * (ANOM_TCP_MEMCAP_FLOW) instead of an overlap (ANOM_TCP_OVERLAP_DIFF).
- * Input: max_ooo_bytes 10, queued [10,18), the same 8 bytes again.
- * The checks of the contract are compiled with -DHAKA_TEST_KNOWN_BUGS.
+ * Regression (stream_insert's queue cap): the cap was checked with the
+ * whole segment length before looking at what was already queued, so a
+ * retransmission of queued bytes, which adds nothing, was refused
+ * (memcap_flow) near the cap, and a copy with different bytes was
+ * reported as a memcap event instead of an overlap. Now only the bytes
+ * and pieces a segment adds count. Input: max_ooo_bytes 10, queued
+ * [10,18), the same 8 bytes again, then 8 bytes differing in one.
  */
 static void
 test_memcap_duplicate(void)
@@ -760,16 +756,12 @@ test_memcap_duplicate(void)
 	stream_init(&st, 0);
 	FAIL_IF(put(10, "01234567", 8, &r, NULL) != HK_OK);
 	rc = put(10, "01234567", 8, &r, &p);
-#if 1 /* fixed: count only the bytes and pieces a segment adds */
 	FAIL_IF(rc != HK_OK || r.same_bytes != 8 || r.memcap_flow);
-#endif
 	if (rc != HK_OK)
 		drop_owned(p);
 	/* Different bytes: the overlap should be reported. */
 	rc = put(10, "0123456X", 8, &r, &p);
-#if 1 /* fixed: count only the bytes and pieces a segment adds */
 	FAIL_IF(rc != HK_OK || r.diff_bytes != 1);
-#endif
 	if (rc != HK_OK)
 		drop_owned(p);
 	/* Below the cap, the same retransmission is compared. */
@@ -783,13 +775,10 @@ test_memcap_duplicate(void)
 }
 
 /*
- * KNOWN BUG B (stream.c:239-240 and 265-299, stream_insert): the segment
- * count is checked once before the insert (ooo_segs >= max_ooo_segs),
- * but one segment spanning k queued runs adds up to k + 1 segments (one
- * per hole), so the queue goes past max_ooo_segs.
- * Input: max_ooo_segs 3, queued 1-byte segments at 10 and 12, then 5
- * bytes at [9,14): 5 queued segments. The check of the contract is
- * compiled with -DHAKA_TEST_KNOWN_BUGS.
+ * Regression (stream_insert's segment cap): the count was checked once
+ * before the insert, but one segment spanning k queued runs adds up to
+ * k + 1 pieces, so the queue went past max_ooo_segs. Input: max_ooo_segs
+ * 3, queued 1-byte segments at 10 and 12, then 5 bytes at [9,14).
  */
 static void
 test_memcap_segs_overshoot(void)
@@ -811,9 +800,7 @@ test_memcap_segs_overshoot(void)
 		FAIL_IF(r.new_bytes != 3 || r.same_bytes != 2);
 	else
 		drop_owned(p);
-#if 1 /* fixed: count only the bytes and pieces a segment adds */
 	FAIL_IF(st.ooo_segs > lim.max_ooo_segs);
-#endif
 	stream_set_limits(&default_limits);
 	stream_release_all(&st, false);
 	CHECK_CLEAN();
@@ -983,8 +970,8 @@ test_before_isn(void)
 /*
  * Randomised comparison with a byte-array model of the contract: first
  * copy wins, counters (new, old, same, diff), the in-order end, queued
- * bytes, gaps, the per-direction queue cap (as implemented: the whole
- * segment length is checked, see KNOWN BUG A), and the FIFO release of the
+ * bytes, gaps, the per-direction queue cap (only the bytes a segment
+ * adds count), and the FIFO release of the
  * hold queue. Offsets stay below MODEL_MAX.
  */
 #define MODEL_MAX 8192
