@@ -109,6 +109,13 @@ l_rule(lua_State *L)
 	lua_setfield(L, -2, "where");
 	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
 	lua_pop(L, 1);
+	if (!streamed) {
+		/* What lvm_dispatch calls, without a look at each record. */
+		lua_rawgeti(L, LUA_REGISTRYINDEX, vm->evals_ref[ev]);
+		lua_getfield(L, 1, "eval");
+		lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+		lua_pop(L, 1);
+	}
 	vm->nrules[ev]++;
 	return 0;
 }

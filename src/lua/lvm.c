@@ -293,6 +293,44 @@ abort_aware_msgh(lua_State *L)
 	return msgh(L);
 }
 
+/*
+ * Call the function below nargs arguments, with the message handler at
+ * stack index msgh: HK_OK, or HK_ERR after logging the error. The function
+ * and its arguments are popped.
+ */
+static int
+pcall_at(struct lvm *vm, int nargs, const char *what, int msgh)
+{
+	lua_State *L = vm->L;
+	int rc;
+
+	arm_hook(vm, L);
+	rc = lua_pcall(L, nargs, 0, msgh);
+	if (rc == LUA_OK && vm->over_budget) {
+		/* Swallowed by a pcall inside a coroutine: still an error. */
+		lua_pushliteral(L, "instruction budget exceeded");
+		rc = LUA_ERRRUN;
+	}
+	disarm_hook(vm, L);
+	if (rc == LUA_OK)
+		return HK_OK;
+	if (is_abort(L, -1)) {
+		vm->stopped = true;
+		lua_pop(L, 1);
+		return HK_OK;
+	}
+	if (rc == LUA_ERRMEM)
+		hk_log(LOG_ERROR, "lua",
+		       "%s: not enough memory (limit %zu bytes)", what,
+		       vm->conf.mem_limit);
+	else
+		hk_log(LOG_ERROR, "lua", "%s", lua_tostring(L, -1));
+	lua_pop(L, 1);
+	if (rc == LUA_ERRMEM)
+		lua_gc(L, LUA_GCCOLLECT, 0);
+	return HK_ERR;
+}
+
 int
 lvm_pcall(struct lvm *vm, int nargs, const char *what)
 {
@@ -302,33 +340,9 @@ lvm_pcall(struct lvm *vm, int nargs, const char *what)
 
 	lua_pushcfunction(L, abort_aware_msgh);
 	lua_insert(L, base);
-	arm_hook(vm, L);
-	rc = lua_pcall(L, nargs, 0, base);
-	if (rc == LUA_OK && vm->over_budget) {
-		/* Swallowed by a pcall inside a coroutine: still an error. */
-		lua_pushliteral(L, "instruction budget exceeded");
-		rc = LUA_ERRRUN;
-	}
-	disarm_hook(vm, L);
-	if (rc == LUA_OK) {
-		lua_remove(L, base);
-		return HK_OK;
-	}
-	if (is_abort(L, -1)) {
-		vm->stopped = true;
-		lua_pop(L, 2);
-		return HK_OK;
-	}
-	if (rc == LUA_ERRMEM)
-		hk_log(LOG_ERROR, "lua",
-		       "%s: not enough memory (limit %zu bytes)", what,
-		       vm->conf.mem_limit);
-	else
-		hk_log(LOG_ERROR, "lua", "%s", lua_tostring(L, -1));
-	lua_settop(L, base - 1);
-	if (rc == LUA_ERRMEM)
-		lua_gc(L, LUA_GCCOLLECT, 0);
-	return HK_ERR;
+	rc = pcall_at(vm, nargs, what, base);
+	lua_remove(L, base);
+	return rc;
 }
 
 /* --- sandbox --------------------------------------------------------- */
@@ -673,6 +687,8 @@ lvm_new(const struct lvm_conf *conf, struct engine *eng)
 	for (i = 0; i < EV_COUNT; i++) {
 		lua_newtable(L);
 		vm->rules_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+		lua_newtable(L);
+		vm->evals_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
 	}
 	lua_newtable(L);
 	vm->coros_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -765,22 +781,16 @@ lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
 	lua_State *L = vm->L;
 	int top = lua_gettop(L), i, n, rc = HK_OK;
 
-	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref[ev]);
+	/* stack: message handler, eval functions */
+	lua_pushcfunction(L, abort_aware_msgh);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->evals_ref[ev]);
 	n = (int)lua_rawlen(L, -1);
 	vm->stopped = false;
 	vm->cur_flow = f;
 	for (i = 1; i <= n; i++) {
-		lua_rawgeti(L, -1, i);
-		if (lua_getfield(L, -1, "streamed") == LUA_TBOOLEAN &&
-		    lua_toboolean(L, -1)) {
-			lua_pop(L, 2);
-			continue;
-		}
-		lua_pop(L, 1);
-		lua_getfield(L, -1, "eval");
-		lua_remove(L, -2);
+		lua_rawgeti(L, top + 2, i);
 		push(vm, arg);
-		if (lvm_pcall(vm, nargs, event_names[ev]) != HK_OK)
+		if (pcall_at(vm, nargs, event_names[ev], top + 1) != HK_OK)
 			rc = HK_ERR;
 		if (vm->stopped || (pkt != NULL && pkt->verdict == PKT_DROP) ||
 		    (f != NULL && (f->flags & FLOW_F_DROPPED)))

@@ -34,6 +34,8 @@ struct lvm {
 	uint64_t instr_used;               /* during the current call */
 	bool over_budget;
 	int rules_ref[EV_COUNT]; /* registry: array of rule records */
+	int evals_ref[EV_COUNT]; /* registry: eval functions of the rules
+	                            that are not streamed, in rule order */
 	int events_ref;          /* registry: event objects by id */
 	int coros_ref;           /* registry: streamed coroutines per flow */
 	int env_mt_ref;          /* registry: metatable of rule envs */

@@ -912,6 +912,29 @@ test_rule_count(void)
 	FAIL_IF_NOT(log_has("3 rule(s) on event 'haka:started'"));
 	FAIL_IF_NOT(log_has("1 rule(s) on event 'haka:exiting'"));
 	FAIL_IF_NOT(log_has("6 rule(s) registered"));
+	/*
+	 * An event's plain rules run in registration order, streamed ones
+	 * never through lvm_dispatch (they get a coroutine, lvm_streamed).
+	 */
+	FAIL_IF_NOT(
+	    load_text("mixed.lua",
+	              "local tcpc = require('protocol/tcp_connection')\n"
+	              "haka.rule{on = tcpc.events.receive_data,\n"
+	              "  eval = function () haka.log('plain one') end}\n"
+	              "haka.rule{on = tcpc.events.receive_data,\n"
+	              "  options = {streamed = true},\n"
+	              "  eval = function () haka.log('streamed ran') end}\n"
+	              "haka.rule{on = tcpc.events.receive_data,\n"
+	              "  eval = function () haka.log('plain two') end}\n") ==
+	    HK_OK);
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_TCPC_RECEIVE_DATA) == 4);
+	log_reset();
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_TCPC_RECEIVE_DATA) == HK_OK);
+	FAIL_IF_NOT(log_has("plain one"));
+	FAIL_IF_NOT(log_has("plain two"));
+	FAIL_IF_NOT(strstr(log_text(), "plain one") <
+	            strstr(log_text(), "plain two"));
+	FAIL_IF(log_has("streamed ran"));
 	/* A streamed rule on an event that cannot stream is refused. */
 	log_reset();
 	FAIL_IF_NOT(load_text("count3.lua",
