@@ -170,9 +170,12 @@ gp_restore(struct gparser *p, const struct gp_mark *m)
 	p->atotal = m->total;
 }
 
-/* Zeroed memory for this element, or NULL past the arena limit. */
+/*
+ * size bytes for this element, not initialised, or NULL past the arena
+ * limit.
+ */
 static void *
-gp_alloc(struct gparser *p, size_t size)
+gp_alloc_raw(struct gparser *p, size_t size)
 {
 	struct gp_block *b = p->acur, *nb;
 	size_t cap;
@@ -196,7 +199,17 @@ gp_alloc(struct gparser *p, size_t size)
 	r = b->data + b->used;
 	b->used += size;
 	p->atotal += size;
-	memset(r, 0, size);
+	return r;
+}
+
+/* Zeroed memory for this element, or NULL past the arena limit. */
+static void *
+gp_alloc(struct gparser *p, size_t size)
+{
+	void *r = gp_alloc_raw(p, size);
+
+	if (r != NULL)
+		memset(r, 0, size);
 	return r;
 }
 
@@ -211,6 +224,34 @@ gp_value(struct gparser *p, enum gval_type type, uint64_t off, uint64_t end)
 		r->off = off;
 		r->end = end;
 	}
+	return r;
+}
+
+/*
+ * A GV_STRING or GV_BYTES value of [off, off + len) with room for its
+ * len bytes and a NUL right after it (one allocation; the caller fills
+ * r->s[0, len)), or NULL.
+ */
+static struct gresult *
+gp_bytes_value(struct gparser *p, enum gval_type type, uint64_t off,
+               uint64_t len)
+{
+	struct gresult *r;
+	uint8_t *s;
+
+	if (len >= GRAMMAR_DEFAULT_ARENA_MAX)
+		return NULL;
+	r = gp_alloc_raw(p, sizeof(*r) + (size_t)len + 1);
+	if (r == NULL)
+		return NULL;
+	memset(r, 0, sizeof(*r));
+	r->type = type;
+	r->off = off;
+	r->end = off + len;
+	s = (uint8_t *)(r + 1);
+	s[len] = '\0';
+	r->s = s;
+	r->len = (uint32_t)len;
 	return r;
 }
 
@@ -274,19 +315,10 @@ gp_copy_value(struct gparser *p, enum gval_type type, uint64_t off,
               uint64_t len)
 {
 	struct gresult *r;
-	uint8_t *s;
 
-	if (len >= GRAMMAR_DEFAULT_ARENA_MAX)
+	r = gp_bytes_value(p, type, off, len);
+	if (r == NULL || !gp_copy(p, off, (size_t)len, (uint8_t *)r->s))
 		return NULL;
-	r = gp_value(p, type, off, off + len);
-	if (r == NULL)
-		return NULL;
-	s = gp_alloc(p, (size_t)len + 1);
-	if (s == NULL || !gp_copy(p, off, (size_t)len, s))
-		return NULL;
-	s[len] = '\0';
-	r->s = s;
-	r->len = (uint32_t)len;
 	return r;
 }
 
@@ -1249,7 +1281,6 @@ gp_fast_token(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
 	uint64_t avail, len;
 	size_t used;
 	struct gresult *v;
-	uint8_t *s;
 
 	if (p->bit != 0 || p->pos >= fx->end)
 		return FP_BAIL;
@@ -1263,14 +1294,12 @@ gp_fast_token(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
 	if (len > n->limit)
 		return FP_BAIL;
 	if (want) {
-		v = gp_value(p, n->kind == GN_TOKEN ? GV_STRING : GV_BYTES,
-		             p->pos, p->pos + len);
-		if (v == NULL || (s = gp_alloc(p, (size_t)len + 1)) == NULL)
+		v = gp_bytes_value(
+		    p, n->kind == GN_TOKEN ? GV_STRING : GV_BYTES, p->pos, len);
+		if (v == NULL)
 			return FP_BAIL;
-		memcpy(s, fx->base + (p->pos - fx->off), (size_t)len);
-		s[len] = '\0';
-		v->s = s;
-		v->len = (uint32_t)len;
+		memcpy((uint8_t *)v->s, fx->base + (p->pos - fx->off),
+		       (size_t)len);
 		*out = v;
 	}
 	p->pos += len;
