@@ -48,7 +48,6 @@ static int
 l_rule(lua_State *L)
 {
 	struct lvm *vm = lvm_from(L);
-	lua_Debug ar;
 	int ev, i;
 	bool streamed = false;
 
@@ -94,28 +93,12 @@ l_rule(lua_State *L)
 		return luaL_error(L, "event '%s' cannot be streamed",
 		                  hk_event_name(ev));
 
-	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref[ev]);
-	lua_createtable(L, 0, 4);
+	/* lvm_dispatch calls the plain rules, lvm_streamed the others. */
+	lua_rawgeti(L, LUA_REGISTRYINDEX,
+	            streamed ? vm->streamed_ref[ev] : vm->plain_ref[ev]);
 	lua_getfield(L, 1, "eval");
-	lua_setfield(L, -2, "eval");
-	lua_pushboolean(L, streamed);
-	lua_setfield(L, -2, "streamed");
-	lua_getfield(L, 1, "name");
-	lua_setfield(L, -2, "name");
-	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar))
-		lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
-	else
-		lua_pushliteral(L, "?");
-	lua_setfield(L, -2, "where");
 	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
 	lua_pop(L, 1);
-	if (!streamed) {
-		/* What lvm_dispatch calls, without a look at each record. */
-		lua_rawgeti(L, LUA_REGISTRYINDEX, vm->evals_ref[ev]);
-		lua_getfield(L, 1, "eval");
-		lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-		lua_pop(L, 1);
-	}
 	vm->nrules[ev]++;
 	return 0;
 }

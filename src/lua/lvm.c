@@ -686,9 +686,9 @@ lvm_new(const struct lvm_conf *conf, struct engine *eng)
 	open_safe_libs(vm);
 	for (i = 0; i < EV_COUNT; i++) {
 		lua_newtable(L);
-		vm->rules_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+		vm->plain_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
 		lua_newtable(L);
-		vm->evals_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+		vm->streamed_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
 	}
 	lua_newtable(L);
 	vm->coros_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -783,7 +783,7 @@ lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
 
 	/* stack: message handler, eval functions */
 	lua_pushcfunction(L, abort_aware_msgh);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->evals_ref[ev]);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->plain_ref[ev]);
 	n = (int)lua_rawlen(L, -1);
 	vm->stopped = false;
 	vm->cur_flow = f;
@@ -969,7 +969,7 @@ lvm_streamed(struct lvm *vm, struct flow *f, const struct lvm_streamed_ops *ops)
 
 	vm->cur_flow = f;
 	vm->stopped = false;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref[ops->ev]);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->streamed_ref[ops->ev]);
 	n = (int)lua_rawlen(L, -1);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->coros_ref);
 	if (lua_rawgetp(L, -1, f) == LUA_TNIL) {
@@ -978,18 +978,12 @@ lvm_streamed(struct lvm *vm, struct flow *f, const struct lvm_streamed_ops *ops)
 		lua_pushvalue(L, -1);
 		lua_rawsetp(L, -3, f);
 	}
-	/* stack: rules, coros, flowcoros */
+	/* stack: eval functions, coros, flowcoros */
 	for (i = 1; i <= n && !vm->stopped; i++) {
 		lua_State *co;
 		int key = ops->key_base + i;
 
-		lua_rawgeti(L, top + 1, i);
-		if (lua_getfield(L, -1, "streamed") != LUA_TBOOLEAN ||
-		    !lua_toboolean(L, -1)) {
-			lua_pop(L, 2);
-			continue;
-		}
-		lua_pop(L, 1);
+		lua_rawgeti(L, top + 1, i); /* eval, at top + 4 */
 		if (lua_rawgeti(L, top + 3, key) == LUA_TNIL) {
 			if (!ops->create) {
 				lua_pop(L, 2);
@@ -1004,7 +998,7 @@ lvm_streamed(struct lvm *vm, struct flow *f, const struct lvm_streamed_ops *ops)
 			lua_setfield(L, -2, "it");
 			lua_pushvalue(L, -1);
 			lua_rawseti(L, top + 3, key);
-			lua_getfield(L, -2, "eval");
+			lua_pushvalue(L, top + 4);
 			lua_xmove(L, co, 1);
 			lapi_push_flow(vm, f);
 			lua_xmove(L, co, 1);

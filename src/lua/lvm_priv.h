@@ -33,13 +33,13 @@ struct lvm {
 	size_t slab_used;                  /* bytes cut from slabs->data */
 	uint64_t instr_used;               /* during the current call */
 	bool over_budget;
-	int rules_ref[EV_COUNT]; /* registry: array of rule records */
-	int evals_ref[EV_COUNT]; /* registry: eval functions of the rules
-	                            that are not streamed, in rule order */
-	int events_ref;          /* registry: event objects by id */
-	int coros_ref;           /* registry: streamed coroutines per flow */
-	int env_mt_ref;          /* registry: metatable of rule envs */
-	const char *rule_dir;    /* directory of the rule file */
+	/* registry: eval functions of an event's rules, in rule order */
+	int plain_ref[EV_COUNT];    /* rules called once per event */
+	int streamed_ref[EV_COUNT]; /* rules run as coroutines */
+	int events_ref;             /* registry: event objects by id */
+	int coros_ref;              /* registry: streamed coroutines per flow */
+	int env_mt_ref;             /* registry: metatable of rule envs */
+	const char *rule_dir;       /* directory of the rule file */
 	char *rule_dir_buf;
 	/* Proxies lent to rules during one dispatch, invalidated after. */
 	void *borrowed[LVM_MAX_BORROWED];
@@ -116,7 +116,8 @@ int lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
 
 /*
  * One round of the streamed rules of an event for a flow. Each streamed
- * rule has a coroutine, kept per flow under key_base + its index as a
+ * rule has a coroutine, kept per flow under key_base + its index among
+ * the event's streamed rules as a
  * record {co, it, done}. When create allows it, a missing record is made:
  * push_iter pushes the iterator and the coroutine starts as
  * eval(flow, it[, extra pushed by push_extra]). feed (may be NULL) sees
