@@ -121,18 +121,25 @@ inet_fold(uint32_t sum)
  * on success, except *anom which is written on failure and on a bad
  * checksum. anom and bad_checksum may be NULL.
  */
-/* The checksum of a header without options: ten 16-bit words. */
-static inline uint16_t
-hdr20_fold(const uint8_t *h)
+/*
+ * Whether a header without options sums to a correct checksum: five
+ * 32-bit loads in memory order. The one's complement sum of the 16-bit
+ * words in memory order is the byte swap of the sum in network order, and
+ * a correct header folds to 0xffff in both orders, so no swap is needed.
+ */
+static inline bool
+hdr20_ok(const uint8_t *h)
 {
-	uint32_t sum = 0;
-	int i;
+	uint32_t w[5];
+	uint64_t sum;
 
-	for (i = 0; i < 20; i += 2)
-		sum += (uint32_t)h[i] << 8 | h[i + 1];
+	memcpy(w, h, sizeof(w));
+	sum = (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
+	sum = (sum & 0xffffffff) + (sum >> 32);
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
 }
 
 int
@@ -171,8 +178,8 @@ ipv4_decode(struct packet *pkt, bool verify_checksum, enum anomaly *anom,
 		goto fail;
 	}
 	if (verify_checksum)
-		bad = (hlen == 20 ? hdr20_fold(h)
-		                  : inet_fold(inet_sum(h, hlen, 0))) != 0;
+		bad = hlen == 20 ? !hdr20_ok(h)
+		                 : inet_fold(inet_sum(h, hlen, 0)) != 0;
 
 	pkt->flags |= PKT_F_IPV4;
 	pkt->ip_hlen = (uint16_t)hlen;
