@@ -16,6 +16,14 @@ local smtp = require('smtp')
 
 local FORBIDDEN = 'suspicious.org'
 
+-- 4-byte verbs other than MAIL, in the cases clients use.
+local OTHER_VERBS = {}
+for _, v in ipairs({'EHLO', 'HELO', 'RCPT', 'DATA', 'BDAT', 'QUIT', 'RSET',
+		'NOOP', 'VRFY', 'EXPN', 'HELP', 'AUTH', 'ETRN', 'TURN', 'ATRN'}) do
+	OTHER_VERBS[v] = true
+	OTHER_VERBS[string.lower(v)] = true
+end
+
 smtp.install_tcp_rule(25)
 
 haka.rule{
@@ -23,13 +31,11 @@ haka.rule{
 	eval = function (flow, cmd)
 		local verb = cmd.command
 		if verb ~= 'MAIL' then
-			-- EHLO, RCPT, DATA, QUIT are 4 bytes too: look at the first
-			-- byte ('M' 77, 'm' 109) before building an upper-case copy.
-			if verb == nil or #verb ~= 4 then
-				return
-			end
-			local b = string.byte(verb, 1)
-			if (b ~= 77 and b ~= 109) or string.upper(verb) ~= 'MAIL' then
+			-- EHLO, RCPT, DATA, QUIT are 4 bytes too: the verbs as clients
+			-- send them are looked up in a table (no function call)
+			-- before an upper-case copy is made of any other 4-byte verb.
+			if verb == nil or #verb ~= 4 or OTHER_VERBS[verb] or
+			    string.upper(verb) ~= 'MAIL' then
 				return
 			end
 		end
