@@ -18,12 +18,17 @@
  */
 #define INET_SUM_BLOCK ((size_t)1 << 30)
 
+/*
+ * Fold a 64-bit one's complement sum to 16 bits: 64 -> 33 bits, then three
+ * 16-bit folds (at most 0x2fffe, then 0x10001, then 0xffff).
+ */
 static uint64_t
 inet_fold64(uint64_t acc)
 {
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return acc;
+	acc = (acc & 0xffffffff) + (acc >> 32);
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
+	return (acc & 0xffff) + (acc >> 16);
 }
 
 /*
@@ -73,7 +78,7 @@ inet_sum_native(const uint8_t *p, size_t len)
 		memcpy(&w16, p, 1);
 		a0 += w16;
 	}
-	return inet_fold64(inet_fold64(a0) + inet_fold64(a1));
+	return inet_fold64(a0 + a1); /* each under 2^61: no carry lost */
 }
 
 /*
@@ -121,27 +126,6 @@ inet_fold(uint32_t sum)
  * on success, except *anom which is written on failure and on a bad
  * checksum. anom and bad_checksum may be NULL.
  */
-/*
- * Whether a header without options sums to a correct checksum: five
- * 32-bit loads in memory order. The one's complement sum of the 16-bit
- * words in memory order is the byte swap of the sum in network order, and
- * a correct header folds to 0xffff in both orders, so no swap is needed.
- */
-static inline bool
-hdr20_ok(const uint8_t *h)
-{
-	uint32_t w[5];
-	uint64_t sum;
-
-	memcpy(w, h, sizeof(w));
-	sum = (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
-	sum = (sum & 0xffffffff) + (sum >> 32);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return sum == 0xffff;
-}
-
 int
 ipv4_decode(struct packet *pkt, bool verify_checksum, enum anomaly *anom,
             bool *bad_checksum)
@@ -177,9 +161,12 @@ ipv4_decode(struct packet *pkt, bool verify_checksum, enum anomaly *anom,
 		a = ANOM_IPV4_TRUNCATED;
 		goto fail;
 	}
+	/*
+	 * A header with its checksum sums to all ones, in either byte order:
+	 * the sum in memory order needs no swap for this test.
+	 */
 	if (verify_checksum)
-		bad = hlen == 20 ? !hdr20_ok(h)
-		                 : inet_fold(inet_sum(h, hlen, 0)) != 0;
+		bad = inet_sum_native(h, hlen) != 0xffff;
 
 	pkt->flags |= PKT_F_IPV4;
 	pkt->ip_hlen = (uint16_t)hlen;

@@ -2,6 +2,7 @@
  * Unit tests for src/ipv4/ipv4.c: internet checksum, header decoding and
  * validation, address formatting and parsing.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <haka/ipv4.h>
@@ -57,6 +58,26 @@ ref_cksum(const uint8_t *p, size_t len)
 	while (s >> 16)
 		s = (s & 0xffff) + (s >> 16);
 	return (uint16_t)~s;
+}
+
+/*
+ * A block whose native 32-bit halves add up to 0x1_0000_ffff_ffff: the
+ * fold to 16 bits carries at every step (0x1_0000_ffff, 0x1ffff,
+ * 0x10000, 1), so a fold with one step fewer gives 0 instead of 1.
+ */
+static void
+test_cksum_fold_carries(void)
+{
+	size_t n = 0x10001 + 1, i;
+	uint32_t *w = malloc(n * sizeof(*w));
+
+	FAIL_IF(w == NULL);
+	for (i = 0; i + 1 < n; i++)
+		w[i] = 0xffffffff;
+	w[n - 1] = 0x10000;
+	FAIL_IF(inet_fold(inet_sum(w, n * sizeof(*w), 0)) !=
+	        ref_cksum((const uint8_t *)w, n * sizeof(*w)));
+	free(w);
 }
 
 static void
@@ -246,10 +267,11 @@ test_decode_bad_checksum(void)
 }
 
 /*
- * The 20-byte header path of ipv4_decode (five 32-bit loads) against the
- * RFC 1071 reference, on random headers with their checksum right, then
- * with one random byte changed, and on headers whose words make the sum
- * carry most (all 0xff bytes but the version).
+ * ipv4_decode's checksum test (the sum taken in memory order, compared
+ * with all ones) against the RFC 1071 reference: random headers of 20 to
+ * 60 bytes (every tail length of the summing loop), with their checksum
+ * right, then with one random byte changed; one in seven has every byte
+ * from the fourth on 0xff, to make the sum carry most.
  */
 static void
 test_decode_checksum_random(void)
@@ -257,27 +279,30 @@ test_decode_checksum_random(void)
 	uint64_t x = 0x9e3779b97f4a7c15ULL;
 	enum anomaly a;
 	bool bad;
+	uint32_t hlen;
 	int i, j, k;
 
 	for (i = 0; i < 20000; i++) {
-		struct packet *pkt = make_ip(LINK_HDR + 20, 20, 20);
+		struct packet *pkt;
 		uint8_t *h;
 
+		hlen = 20 + 4 * (uint32_t)(i % 11);
+		pkt = make_ip(LINK_HDR + hlen, hlen, hlen);
 		FAIL_IF(pkt == NULL);
 		h = pkt->data + LINK_HDR;
-		for (j = 4; j < 20; j++) {
+		for (j = 4; j < (int)hlen; j++) {
 			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 			h[j] = i % 7 == 0 ? 0xff : (uint8_t)x;
 		}
 		h[10] = h[11] = 0;
-		ipv4_wr16(h + 10, ref_cksum(h, 20));
+		ipv4_wr16(h + 10, ref_cksum(h, hlen));
 		bad = true;
 		FAIL_IF(ipv4_decode(pkt, true, &a, &bad) != HK_OK || bad);
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		k = 4 + (int)(x % 16);
+		k = 4 + (int)(x % (hlen - 4));
 		h[k] ^= (uint8_t)(1 + (x >> 8) % 255);
 		FAIL_IF(ipv4_decode(pkt, true, &a, &bad) != HK_OK);
-		FAIL_IF(bad != (ref_cksum(h, 20) != 0));
+		FAIL_IF(bad != (ref_cksum(h, hlen) != 0));
 		packet_unref(pkt);
 	}
 	FAIL_IF(packet_stats()->live != 0);
@@ -315,6 +340,7 @@ main(void)
 {
 	RUN_TEST(test_cksum_known);
 	RUN_TEST(test_cksum_random);
+	RUN_TEST(test_cksum_fold_carries);
 	RUN_TEST(test_cksum_chain);
 	RUN_TEST(test_decode_valid);
 	RUN_TEST(test_decode_errors);
