@@ -387,11 +387,30 @@ gp_where(struct gparser *p, const char **field, const char **rule,
 static int gp_fail(struct gparser *p, bool case_quirk, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Will a failure now be taken back by a try (an open alternative on the
+ * stack, as gp_unwind looks for)? Then nobody reads the message: a DATA
+ * element tries ".\r\n" first and fails it once per mail.
+ */
+static bool
+gp_in_try(const struct gparser *p)
+{
+	int i;
+
+	for (i = p->depth - 1; i >= 0; i--)
+		if (p->frames[i].node->kind == GN_TRY &&
+		    p->frames[i].state == TRY_OPEN)
+			return true;
+	return false;
+}
+
 static int
 gp_fail(struct gparser *p, bool case_quirk, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (gp_in_try(p))
+		return ST_FAIL;
 	va_start(ap, fmt);
 	vsnprintf(p->err.description, sizeof(p->err.description), fmt, ap);
 	va_end(ap);
