@@ -381,6 +381,37 @@ test_transaction(void)
 	FAIL_IF(txn.data_bytes != 37);
 }
 
+/*
+ * Verbs in any case (RFC 5321 2.4) take the session where their upper-case
+ * form does; a verb of more than 8 letters is unknown, even when it
+ * starts like a known one.
+ */
+static const struct msg mixed_case[] = {
+    {1, "220 mx ESMTP\r\n"}, {0, "eHlO client\r\n"},
+    {1, "250 mx\r\n"},       {0, "mAiL FROM:<a@x>\r\n"},
+    {1, "250 ok\r\n"},       {0, "rcpt TO:<b@y>\r\n"},
+    {1, "250 ok\r\n"},       {0, "STARTTLSX\r\n"},
+    {1, "502 no\r\n"},       {0, "data\r\n"},
+    {1, "354 go\r\n"},       {0, "body\r\n.\r\n"},
+    {1, "250 queued\r\n"},   {0, "Quit\r\n"},
+    {1, "221 bye\r\n"},
+};
+
+static void
+test_verbs_any_case(void)
+{
+	struct smtp_txn txn;
+
+	run_session(mixed_case, HK_ARRAY_SIZE(mixed_case), 0, &whole, &txn);
+	FAIL_IF(strcmp(txn.helo, "client") != 0);
+	FAIL_IF(strcmp(txn.mail_from, "a@x") != 0);
+	FAIL_IF(txn.nrcpt != 1 || strcmp(txn.rcpt[0], "b@y") != 0);
+	FAIL_IF(txn.data_bytes != strlen("body"));
+	FAIL_IF(strstr(whole.buf, "body<EOM>") == NULL);
+	FAIL_IF(strstr(whole.buf, "A[smtp_unknown_command]") == NULL);
+	FAIL_IF(strstr(whole.buf, "]TLS") != NULL);
+}
+
 static void
 test_smuggling_not_end(void)
 {
@@ -404,6 +435,7 @@ main(void)
 	RUN_TEST(test_sessions_every_split);
 	RUN_TEST(test_transaction);
 	RUN_TEST(test_smuggling_not_end);
+	RUN_TEST(test_verbs_any_case);
 	RUN_TEST(test_data_line_length);
 	smtp_cleanup();
 	packet_pool_flush();

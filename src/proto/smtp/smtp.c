@@ -54,6 +54,10 @@ struct smtp {
 	const struct gresult *vres;
 	uint64_t voff;
 	enum smtp_verb vverb;
+	/* the code of the last reply result looked at */
+	const struct gresult *cres;
+	uint64_t coff;
+	int ccode;
 	/* input of the current call */
 	const struct stream *st;
 	const struct stream_seg *hint;
@@ -99,22 +103,37 @@ smtp_verb_str(enum smtp_verb v)
 	return verb_names[v];
 }
 
-/* RFC 5321 verbs are case-insensitive (section 2.4). */
+/*
+ * A verb of at most 8 bytes, upper-cased, as one number: RFC 5321 verbs
+ * are case-insensitive (section 2.4). 0 for anything longer or empty.
+ */
+static uint64_t
+verb_key(const uint8_t *s, uint32_t len)
+{
+	uint64_t k = 0;
+	uint32_t i;
+
+	if (len == 0 || len > 8)
+		return 0;
+	for (i = 0; i < len; i++)
+		k |= (uint64_t)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i])
+		     << (8 * i);
+	return k;
+}
+
+/* verb_key of each name, made once by build_grammar. */
+static uint64_t verb_keys[SMTP_V_COUNT];
+
 static enum smtp_verb
 verb_lookup(const uint8_t *s, uint32_t len)
 {
-	char up[12];
-	uint32_t i;
+	uint64_t k = verb_key(s, len);
 	int v;
 
-	if (len == 0 || len >= sizeof(up))
+	if (k == 0)
 		return SMTP_V_UNKNOWN;
-	for (i = 0; i < len; i++)
-		up[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
-	up[len] = '\0';
 	for (v = SMTP_V_HELO; v < SMTP_V_GREETING; v++)
-		if (verb_names[v][0] == up[0] && strlen(verb_names[v]) == len &&
-		    memcmp(up, verb_names[v], len) == 0)
+		if (verb_keys[v] == k)
 			return v;
 	return SMTP_V_UNKNOWN;
 }
@@ -157,6 +176,22 @@ res_code(const struct gresult *res)
 	    (c = gresult_get(r, "code")) == NULL || c->len != 3)
 		return 0;
 	return (c->s[0] - '0') * 100 + (c->s[1] - '0') * 10 + (c->s[2] - '0');
+}
+
+/*
+ * The code of a reply result, worked out once per reply: the transitions
+ * tried in turn and the reply's own callback all ask for it. Keyed as in
+ * cmd_verb.
+ */
+static int
+reply_code(struct smtp *s, const struct gresult *res)
+{
+	if (s->cres != res || s->coff != res->off) {
+		s->cres = res;
+		s->coff = res->off;
+		s->ccode = res_code(res);
+	}
+	return s->ccode;
 }
 
 /* --- grammar callbacks ------------------------------------------------ */
@@ -572,7 +607,7 @@ when_220(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 	(void)ctx;
 	(void)m;
 	(void)arg;
-	return res_code(a->res) == 220;
+	return reply_code(ctx, a->res) == 220;
 }
 
 static void
@@ -611,7 +646,7 @@ ex_bad_greeting(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 	 * The original's alert (without its bug 1). The server refuses the
 	 * session itself: the reply is let through.
 	 */
-	smtp_alert(ALERT_LOW, "unavailable service: %d", res_code(a->res));
+	smtp_alert(ALERT_LOW, "unavailable service: %d", reply_code(s, a->res));
 	emit_response(s, a->res);
 }
 
@@ -744,7 +779,8 @@ when_data_refused(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 
 	(void)m;
 	(void)arg;
-	return p != NULL && p->verb == SMTP_V_DATA && res_code(a->res) != 354;
+	return p != NULL && p->verb == SMTP_V_DATA &&
+	       reply_code(ctx, a->res) != 354;
 }
 
 static void parse_dir(struct smtp *s, struct flow *f, int dir, uint64_t end,
@@ -807,7 +843,7 @@ ex_reply(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 {
 	struct smtp *s = ctx;
 	const struct pending *p = pending_front(s);
-	int code = res_code(a->res);
+	int code = reply_code(s, a->res);
 
 	(void)m;
 	(void)arg;
@@ -829,11 +865,11 @@ ex_reply(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 
 /* The front command and the reply code decide the next state. */
 static bool
-when_reply(const struct smtp *s, const struct fsm_args *a, int verb, int code)
+when_reply(struct smtp *s, const struct fsm_args *a, int verb, int code)
 {
 	const struct pending *p = pending_front(s);
 
-	return p != NULL && p->verb == verb && res_code(a->res) == code;
+	return p != NULL && p->verb == verb && reply_code(s, a->res) == code;
 }
 
 static bool
@@ -849,7 +885,7 @@ when_221(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 {
 	(void)m;
 	(void)arg;
-	return res_code(a->res) == 221 && pending_front(ctx) != NULL &&
+	return reply_code(ctx, a->res) == 221 && pending_front(ctx) != NULL &&
 	       pending_front(ctx)->verb == SMTP_V_QUIT;
 }
 
@@ -870,7 +906,7 @@ when_334(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 	(void)arg;
 	return p != NULL &&
 	       (p->verb == SMTP_V_AUTH || p->verb == SMTP_V_AUTH_CONT) &&
-	       res_code(a->res) == 334;
+	       reply_code(ctx, a->res) == 334;
 }
 
 static bool
@@ -1031,6 +1067,9 @@ build_grammar(char *err, size_t errlen)
 {
 	struct gnode *WS, *CRLF, *MESSAGE, *PARAM, *resp, *term_crlf, *term_lf;
 
+	for (int v = SMTP_V_HELO; v < SMTP_V_GREETING; v++)
+		verb_keys[v] = verb_key((const uint8_t *)verb_names[v],
+		                        (uint32_t)strlen(verb_names[v]));
 	G = grammar_new("smtp");
 	if (G == NULL)
 		return HK_ERR;
