@@ -27,6 +27,28 @@ struct pending {
 	char param[SMTP_ADDR_MAX];
 };
 
+/*
+ * A value worked out once per element (the verb of a command, the code
+ * of a reply) that several transitions and callbacks ask for. The arena
+ * reuses addresses: the offset tells elements apart.
+ */
+struct res_memo {
+	const struct gresult *res;
+	uint64_t off;
+	int val;
+};
+
+/* true: m->val is res's; false: m now belongs to res, set m->val. */
+static bool
+memo_hit(struct res_memo *m, const struct gresult *res)
+{
+	if (m->res == res && m->off == res->off)
+		return true;
+	m->res = res;
+	m->off = res->off;
+	return false;
+}
+
 struct smtp {
 	struct fsm *fsm;
 	struct flow *flow;
@@ -50,14 +72,8 @@ struct smtp {
 	uint32_t dline; /* length of the current content line */
 	uint8_t *buf;   /* unstuffed bytes waiting for the rules */
 	uint32_t buflen;
-	/* the verb of the last command result looked at */
-	const struct gresult *vres;
-	uint64_t voff;
-	enum smtp_verb vverb;
-	/* the code of the last reply result looked at */
-	const struct gresult *cres;
-	uint64_t coff;
-	int ccode;
+	struct res_memo verb; /* of the last command result looked at */
+	struct res_memo code; /* of the last reply result looked at */
 	/* input of the current call */
 	const struct stream *st;
 	const struct stream_seg *hint;
@@ -150,13 +166,9 @@ res_verb(const struct gresult *res)
 static enum smtp_verb
 cmd_verb(struct smtp *s, const struct gresult *res)
 {
-	/* The arena reuses addresses: the offset tells elements apart. */
-	if (s->vres != res || s->voff != res->off) {
-		s->vres = res;
-		s->voff = res->off;
-		s->vverb = res_verb(res);
-	}
-	return s->vverb;
+	if (!memo_hit(&s->verb, res))
+		s->verb.val = (int)res_verb(res);
+	return (enum smtp_verb)s->verb.val;
 }
 
 static const struct gresult *
@@ -178,20 +190,13 @@ res_code(const struct gresult *res)
 	return (c->s[0] - '0') * 100 + (c->s[1] - '0') * 10 + (c->s[2] - '0');
 }
 
-/*
- * The code of a reply result, worked out once per reply: the transitions
- * tried in turn and the reply's own callback all ask for it. Keyed as in
- * cmd_verb.
- */
+/* The code of a reply result, worked out once per reply. */
 static int
 reply_code(struct smtp *s, const struct gresult *res)
 {
-	if (s->cres != res || s->coff != res->off) {
-		s->cres = res;
-		s->coff = res->off;
-		s->ccode = res_code(res);
-	}
-	return s->ccode;
+	if (!memo_hit(&s->code, res))
+		s->code.val = res_code(res);
+	return s->code.val;
 }
 
 /* --- grammar callbacks ------------------------------------------------ */
