@@ -1362,6 +1362,30 @@ gp_fast_array(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
 	return FP_OK;
 }
 
+/*
+ * A child of a record, sequence, optional or branch: a token, or a
+ * field naming a token (most of a line), is parsed here rather than by a
+ * call of gp_fast per node, with the same values and the same depth limit.
+ */
+static inline int
+gp_fast_child(struct gparser *p, struct gp_fastin *fx, const struct gnode *c,
+              bool want, struct gresult *rec, struct gresult **out)
+{
+	const struct gnode *t = c->kind == GN_FIELD ? c->child[0] : c;
+	struct gresult *v = NULL;
+
+	if ((t->kind != GN_TOKEN && t->kind != GN_RAW_TOKEN) ||
+	    fx->depth + (t != c ? 2 : 1) > GRAMMAR_MAX_DEPTH)
+		return gp_fast(p, fx, c, want, rec, out);
+	if (t == c)
+		return gp_fast_token(p, fx, t, want, out);
+	if (gp_fast_token(p, fx, t, true, &v) != FP_OK)
+		return FP_BAIL;
+	v->name = c->name;
+	gp_attach(rec, v);
+	return FP_OK;
+}
+
 /* *out: the node's value (left as is when it has none). */
 static int
 gp_fast(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
@@ -1386,7 +1410,7 @@ gp_fast(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
 			rec = res;
 		}
 		for (i = 0; i < n->nchild; i++)
-			if (gp_fast(p, fx, n->child[i], false, rec, &v) !=
+			if (gp_fast_child(p, fx, n->child[i], false, rec, &v) !=
 			    FP_OK)
 				return FP_BAIL;
 		if (res != NULL) {
@@ -1416,7 +1440,8 @@ gp_fast(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
 		ok = n->cond(rec, &ctx);
 		if (p->la_again)
 			return FP_BAIL;
-		if (ok && gp_fast(p, fx, n->child[0], want, rec, out) != FP_OK)
+		if (ok &&
+		    gp_fast_child(p, fx, n->child[0], want, rec, out) != FP_OK)
 			return FP_BAIL;
 		break;
 	case GN_BRANCH:
@@ -1432,7 +1457,7 @@ gp_fast(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
 				break;
 			target = n->def;
 		}
-		if (gp_fast(p, fx, target, want, rec, out) != FP_OK)
+		if (gp_fast_child(p, fx, target, want, rec, out) != FP_OK)
 			return FP_BAIL;
 		break;
 	case GN_EMPTY:
