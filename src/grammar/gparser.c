@@ -740,6 +740,21 @@ gp_until_try(struct gparser *p, struct gframe *f, uint64_t cpos,
 	size_t used;
 	int rc;
 
+	if (t->litlen > 1) {
+		/* a literal: compared span by span */
+		for (at = 0;;) {
+			if (clen > t->litlen - at)
+				clen = (size_t)(t->litlen - at);
+			if (memcmp(c, t->lit + at, clen) != 0)
+				return GT_NOMATCH;
+			at += clen;
+			if (at == t->litlen)
+				return GT_MATCH;
+			c = gp_span(p, cpos + at, &clen);
+			if (c == NULL)
+				return p->in->eof ? GT_NOMATCH : GT_MORE;
+		}
+	}
 	if (t->simple) {
 		at = cpos;
 		for (;;) {
