@@ -48,16 +48,6 @@ PASS=0
 FAIL=0
 START=$(date +%s)
 
-ok() {
-	PASS=$((PASS + 1))
-	echo "ok   $*"
-}
-
-ko() {
-	FAIL=$((FAIL + 1))
-	echo "FAIL $*"
-}
-
 # A token unique to this run and check.
 token() { echo "e2e-$E2E_SUF-$1-$RANDOM$RANDOM"; }
 

@@ -6,9 +6,11 @@
 #
 #   nfq_test.sh BUILD_DIR
 #
-# Three network namespaces of its own, with a random suffix:
+# Three network namespaces of its own, with a random suffix, made by
+# topology.sh's topo_net_up (the topology of the haka end-to-end test,
+# without Postfix):
 #
-#   cli 10.77.1.2 --- 10.77.1.1 gw 10.77.2.1 --- 10.77.2.2 srv
+#   cli 10.251.1.2 --- 10.251.1.1 gw 10.251.2.1 --- 10.251.2.2 srv
 #
 # gw forwards, and its FORWARD chain sends TCP port 5001 to the queue
 # bound by the bridge (run inside gw). The client in cli sends to a socat
@@ -29,7 +31,6 @@ BRIDGE=$BUILD/tests/nfq_test_bridge
 PORT=5001
 QUEUE=7
 MARK=0x4b41
-SRV_IP=10.77.2.2
 
 if [ "$(id -u)" != 0 ]; then
 	echo "$0: must run as root (skipped)" >&2
@@ -46,10 +47,7 @@ for t in ip iptables ethtool socat timeout od; do
 	fi
 done
 
-SUF=$(printf '%04x%04x' $RANDOM $RANDOM)
-CLI=nfqcli-$SUF
-GW=nfqgw-$SUF
-SRV=nfqsrv-$SUF
+. "$(dirname "$0")/topology.sh" # CLI, GW, SRV, SRV_IP, in_*, ok, ko
 TMP=$(mktemp -d /tmp/nfq_test.XXXXXX)
 PASS=0
 FAIL=0
@@ -57,62 +55,16 @@ BRIDGE_PID=
 SERVER_PID=
 
 cleanup() {
-	local ns pids
-	for ns in "$CLI" "$GW" "$SRV"; do
-		pids=$(ip netns pids "$ns" 2>/dev/null)
-		if [ -n "$pids" ]; then
-			kill $pids 2>/dev/null
-			sleep 0.2
-			kill -9 $(ip netns pids "$ns" 2>/dev/null) 2>/dev/null
-		fi
-		ip netns del "$ns" 2>/dev/null
-	done
+	topo_net_down
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
 
-ok() {
-	PASS=$((PASS + 1))
-	echo "ok   $*"
-}
-
-ko() {
-	FAIL=$((FAIL + 1))
-	echo "FAIL $*"
-}
-
 check() {
 	local what=$1
 	shift
 	if "$@"; then ok "$what"; else ko "$what"; fi
-}
-
-in_cli() { ip netns exec "$CLI" "$@"; }
-in_gw() { ip netns exec "$GW" "$@"; }
-in_srv() { ip netns exec "$SRV" "$@"; }
-
-setup() {
-	ip netns add "$CLI" && ip netns add "$GW" && ip netns add "$SRV" &&
-	ip link add c0 netns "$CLI" type veth peer name g0 netns "$GW" &&
-	ip link add g1 netns "$GW" type veth peer name s0 netns "$SRV" &&
-	ip -n "$CLI" addr add 10.77.1.2/24 dev c0 &&
-	ip -n "$GW" addr add 10.77.1.1/24 dev g0 &&
-	ip -n "$GW" addr add 10.77.2.1/24 dev g1 &&
-	ip -n "$SRV" addr add 10.77.2.2/24 dev s0 || return 1
-	local ns dev
-	for ns in "$CLI" "$GW" "$SRV"; do
-		ip -n "$ns" link set lo up || return 1
-	done
-	for dev in "$CLI c0" "$GW g0" "$GW g1" "$SRV s0"; do
-		set -- $dev
-		ip -n "$1" link set "$2" up &&
-		ip netns exec "$1" ethtool -K "$2" tx off tso off gso off \
-		    >/dev/null 2>&1 || return 1
-	done
-	ip -n "$CLI" route add default via 10.77.1.1 &&
-	ip -n "$SRV" route add default via 10.77.2.1 &&
-	in_gw sysctl -qw net.ipv4.ip_forward=1
 }
 
 # Start a one-connection server in srv writing what it receives to $1.
@@ -203,7 +155,7 @@ send() { # send FILE: client in cli sends FILE to the server
 	in_cli timeout 20 socat -u OPEN:"$1" TCP:$SRV_IP:$PORT,connect-timeout=4
 }
 
-if ! setup; then
+if ! topo_net_up; then
 	echo "$0: cannot set the namespaces up" >&2
 	exit 2
 fi

@@ -1,6 +1,7 @@
-# tests/e2e/topology.sh: bash library of the end-to-end tests of haka
-# (sourced by e2e_haka.sh). Needs root, iproute2, iptables (nft backend),
-# ethtool, Postfix and swaks.
+# tests/e2e/topology.sh: bash library of the end-to-end tests (sourced by
+# e2e_haka.sh, and by nfq_test.sh for the network part only). Needs root,
+# iproute2, iptables (nft backend), ethtool, Postfix and swaks (the network
+# part: root, iproute2 and ethtool).
 #
 # Three network namespaces with a random suffix:
 #
@@ -41,6 +42,17 @@ HAKA_LOG=
 HAKA_ALERTS=
 HAKA_OUT=
 
+# Results: the caller sets PASS=0 and FAIL=0.
+ok() {
+	PASS=$((PASS + 1))
+	echo "ok   $*"
+}
+
+ko() {
+	FAIL=$((FAIL + 1))
+	echo "FAIL $*"
+}
+
 in_cli() { ip netns exec "$CLI" "$@"; }
 in_gw() { ip netns exec "$GW" "$@"; }
 in_srv() { ip netns exec "$SRV" "$@"; }
@@ -70,6 +82,23 @@ topo_net_up() {
 	ip -n "$CLI" route add default via $GW_CLI_IP &&
 	ip -n "$SRV" route add default via $GW_SRV_IP &&
 	in_gw sysctl -qw net.ipv4.ip_forward=1
+}
+
+# Kill whatever runs in the namespaces (ip netns del does not) and delete
+# them.
+topo_net_down() {
+	local ns pids
+	for ns in "$CLI" "$GW" "$SRV"; do
+		pids=$(ip netns pids "$ns" 2>/dev/null)
+		if [ -n "$pids" ]; then
+			kill $pids 2>/dev/null
+			sleep 0.3
+			pids=$(ip netns pids "$ns" 2>/dev/null)
+			[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+		fi
+		ip netns del "$ns" 2>/dev/null
+	done
+	return 0
 }
 
 # --- Postfix -----------------------------------------------------------------
@@ -252,20 +281,10 @@ topo_haka_stop() {
 # --- setup and teardown ------------------------------------------------------
 
 topo_teardown() {
-	local ns pids
 	set +e
 	topo_haka_stop >/dev/null 2>&1
 	topo_postfix_down
-	for ns in "$CLI" "$GW" "$SRV"; do
-		pids=$(ip netns pids "$ns" 2>/dev/null)
-		if [ -n "$pids" ]; then
-			kill $pids 2>/dev/null
-			sleep 0.3
-			pids=$(ip netns pids "$ns" 2>/dev/null)
-			[ -n "$pids" ] && kill -9 $pids 2>/dev/null
-		fi
-		ip netns del "$ns" 2>/dev/null
-	done
+	topo_net_down
 	if [ -n "$E2E_TMP" ] && [ -d "$E2E_TMP" ]; then
 		if [ -n "${E2E_KEEP:-}" ]; then
 			cp "$PF_LOG" "$E2E_TMP/" 2>/dev/null
