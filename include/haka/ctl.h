@@ -37,8 +37,15 @@ struct ctl_server *ctl_server_start(const char *path, unsigned mode,
                                     const struct ctl_ops *ops, char *err,
                                     size_t errlen);
 
-/* Stop serving, remove the socket file. */
+/* Stop serving, remove the socket file (unless ctl_server_keep_file). */
 void ctl_server_stop(struct ctl_server *s);
+
+/*
+ * ctl_server_stop will leave the socket file to another process: the
+ * daemon's privileged cleanup process, once the daemon cannot write the
+ * file's directory any more.
+ */
+void ctl_server_keep_file(struct ctl_server *s);
 
 /*
  * Client side: send one request and copy the reply text (without the

@@ -22,6 +22,7 @@
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -605,6 +606,130 @@ drop_privileges(const struct conf *c, char *err, size_t errlen)
 	return HK_OK;
 }
 
+/*
+ * The files haka creates as root (pid file, control socket) usually live
+ * in a directory only root may write, so the daemon cannot remove them
+ * once it dropped its privileges. Before the drop, a small child stays
+ * root for that one job: it closes everything but the read end of a
+ * pipe, ignores the stop signals, waits for EOF (the daemon closed the
+ * write end at stop, or died, however), and removes each file if it is
+ * still the one created (same device and inode: never a newer instance's
+ * file). At a normal stop the daemon waits for it, so that the files are
+ * gone when haka exits. Only async-signal-safe calls in the child: the
+ * control thread runs at the fork.
+ */
+struct cleaner {
+	pid_t pid;
+	int fd; /* write end; -1: none */
+};
+
+struct cleaner_file {
+	const char *path;
+	dev_t dev;
+	ino_t ino;
+	bool ok;
+};
+
+static void
+cleaner_file_at(struct cleaner_file *f, const char *path)
+{
+	struct stat st;
+
+	f->path = path;
+	f->ok = path[0] != '\0' && lstat(path, &st) == 0;
+	if (f->ok) {
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
+	}
+}
+
+static _Noreturn void
+cleaner_main(int rfd, const struct cleaner_file *files, int nfiles)
+{
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE};
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct caps[2];
+	struct sigaction sa;
+	struct stat st;
+	sigset_t none;
+	char buf[64];
+	ssize_t n;
+	int i, fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	for (i = 0; i < (int)(sizeof(sigs) / sizeof(sigs[0])); i++)
+		(void)sigaction(sigs[i], &sa, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	(void)prctl(PR_SET_NAME, "haka-cleanup", 0, 0, 0);
+	/* Only the pipe stays open: no capture, socket or terminal. */
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		(void)dup2(fd, STDIN_FILENO);
+		(void)dup2(fd, STDOUT_FILENO);
+		(void)dup2(fd, STDERR_FILENO);
+	}
+	if (rfd > STDERR_FILENO + 1)
+		(void)close_range(STDERR_FILENO + 1, (unsigned)rfd - 1, 0);
+	(void)close_range((unsigned)rfd + 1, ~0u, 0);
+	/*
+	 * Root's own files in root's directories need no capability;
+	 * CAP_DAC_OVERRIDE covers a directory of another owner.
+	 */
+	memset(caps, 0, sizeof(caps));
+	caps[0].effective = caps[0].permitted = 1u << CAP_DAC_OVERRIDE;
+	(void)syscall(SYS_capset, &h, caps);
+	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	do
+		n = read(rfd, buf, sizeof(buf));
+	while (n > 0 || (n < 0 && errno == EINTR));
+	for (i = 0; i < nfiles; i++)
+		if (files[i].ok && lstat(files[i].path, &st) == 0 &&
+		    st.st_dev == files[i].dev && st.st_ino == files[i].ino)
+			(void)unlink(files[i].path);
+	_exit(0);
+}
+
+/* Starts the cleaner for d's pid file and control socket (see above). */
+static void
+cleaner_start(struct daemon *d, struct cleaner *c)
+{
+	struct cleaner_file files[2];
+	int fds[2];
+	pid_t pid;
+
+	c->pid = -1;
+	c->fd = -1;
+	cleaner_file_at(&files[0], d->pid_path);
+	cleaner_file_at(&files[1], d->ctl_path);
+	if (!files[0].ok && !files[1].ok)
+		return;
+	if (pipe2(fds, O_CLOEXEC) != 0 || (pid = fork()) < 0) {
+		hk_log(LOG_WARNING, "core",
+		       "cannot start the cleanup process (%m): the pid file "
+		       "and the control socket will stay after haka stops");
+		return;
+	}
+	if (pid == 0)
+		cleaner_main(fds[0], files, 2);
+	close(fds[0]);
+	c->pid = pid;
+	c->fd = fds[1];
+	ctl_server_keep_file(d->ctl);
+}
+
+/* At stop: the cleaner removes the files; wait until it did. */
+static void
+cleaner_finish(struct cleaner *c)
+{
+	if (c->fd < 0)
+		return;
+	close(c->fd);
+	c->fd = -1;
+	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 static int
 setup_outputs(struct daemon *d)
 {
@@ -841,6 +966,7 @@ main(int argc, char **argv)
 	const char *pid_file = NULL, *ctl_file = NULL;
 	const char *overrides[64];
 	int noverrides = 0, c, i, ready_fd = -1, rc = 0;
+	struct cleaner cleaner = {-1, -1};
 	bool foreground = false, debug = false, graph = false;
 	struct ctl_ops ops = {op_status,   op_stats, op_reload,
 	                      op_loglevel, op_stop,  d};
@@ -984,11 +1110,14 @@ main(int argc, char **argv)
 		hk_log(LOG_WARNING, "core", "cannot write pid file %s: %m",
 		       d->pid_path);
 	/* Every privileged handle is open: drop what is left. */
+	if (d->conf.user[0] != '\0')
+		cleaner_start(d, &cleaner);
 	if (drop_privileges(&d->conf, err, sizeof(err)) != HK_OK) {
 		hk_log(LOG_FATAL, "core", "%s", err);
 		ctl_server_stop(d->ctl);
 		close_capture(d);
 		unlink(d->pid_path);
+		cleaner_finish(&cleaner);
 		goto fail;
 	}
 
@@ -1041,7 +1170,9 @@ main(int argc, char **argv)
 		pthread_join(d->workers[i].thread, NULL);
 	ctl_server_stop(d->ctl);
 	close_capture(d);
-	unlink(d->pid_path);
+	if (cleaner.fd < 0)
+		unlink(d->pid_path);
+	cleaner_finish(&cleaner);
 	hk_log(LOG_INFO, "core", "stopping haka");
 	if (atomic_load(&d->failed))
 		rc = 1;

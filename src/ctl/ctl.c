@@ -48,6 +48,7 @@ struct ctl_server {
 	uid_t uid; /* besides root, the only user served */
 	dev_t dev; /* the socket file we created, so that stop */
 	ino_t ino; /* never unlinks another daemon's socket */
+	bool keep; /* ctl_server_keep_file: stop leaves the file */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -622,11 +623,18 @@ ctl_server_stop(struct ctl_server *s)
 	close(s->fd);
 	close(s->wake[0]);
 	close(s->wake[1]);
-	if (lstat(s->path, &st) == 0 && st.st_dev == s->dev &&
+	if (!s->keep && lstat(s->path, &st) == 0 && st.st_dev == s->dev &&
 	    st.st_ino == s->ino && unlink(s->path) != 0)
 		hk_log(LOG_WARNING, "ctl", "cannot remove %s: %s", s->path,
 		       strerror(errno));
 	free(s);
+}
+
+void
+ctl_server_keep_file(struct ctl_server *s)
+{
+	if (s != NULL)
+		s->keep = true;
 }
 
 /* ---------------------------------------------------------------- client */

@@ -575,6 +575,20 @@ test_stop_removes(void)
 	ctl_server_stop(NULL);
 }
 
+/* After ctl_server_keep_file, stop leaves the file (to the cleaner). */
+static void
+test_stop_keeps(void)
+{
+	struct ctl_server *s = start(0600);
+
+	FAIL_IF(s == NULL);
+	ctl_server_keep_file(s);
+	ctl_server_stop(s);
+	FAIL_IF_NOT(access(sock_path, F_OK) == 0);
+	FAIL_IF_NOT(unlink(sock_path) == 0);
+	ctl_server_keep_file(NULL);
+}
+
 /*
  * Only root and the daemon's user are served, even on a 0666 socket.
  * Needs root, to run a client as another user.
@@ -808,6 +822,7 @@ main(int argc, char **argv)
 	RUN_TEST(test_large_reply);
 	RUN_TEST(test_long_request);
 	RUN_TEST(test_stop_removes);
+	RUN_TEST(test_stop_keeps);
 	RUN_TEST(test_peer_credentials);
 	RUN_TEST(test_hakactl);
 
