@@ -682,6 +682,27 @@ tcp_session(struct engine *e, struct packet *pkt)
 		f->state = TCP_ST_ESTABLISHED;
 	}
 
+	if (f->flags & FLOW_F_ENDED) {
+		/*
+		 * Closed (timed wait): the dissector is gone and the streams
+		 * were released, so nothing can inspect new bytes, and
+		 * nothing would ever release a packet held for them. ACKs,
+		 * FIN retransmissions and copies of bytes already inspected
+		 * pass; new bytes are dropped (the original's "unexpected
+		 * tcp packet" policy drops them too).
+		 */
+		st = &f->dir[dir];
+		if (pkt->pl_len > 0 &&
+		    (!st->init ||
+		     stream_seq_off(st, seq) + (int64_t)pkt->pl_len >
+		         (int64_t)st->next)) {
+			engine_anomaly(e, ANOM_TCP_DATA_AFTER_FIN, pkt);
+			packet_drop(pkt);
+		} else if (pkt->pl_len > 0) {
+			anomaly_count(ANOM_TCP_RETRANSMISSION);
+		}
+		return;
+	}
 data:
 	st = &f->dir[dir];
 	if (!st->init)

@@ -409,6 +409,29 @@ def rst_middle():
     return cap
 
 
+def data_after_close():
+    cap = Capture("tcp/data-after-close.pcap")
+    t = TcpConn(cap)
+    t.handshake()
+    t.data(S, GREETING)
+    t.data(C, b"HELO client.example.org\r\n")
+    t.data(S, b"250 mail.example.org\r\n")
+    fin_seq = t.nxt[C]
+    t.close()
+    t.send(C, ACK, note="final ACK again")
+    t.send(C, FIN | ACK, seq=fin_seq, advance=False,
+           note="FIN retransmitted")
+    t.data(C, b"HELO client.example.org\r\n", seq=t.seq_at(C, 0),
+           advance=False, note="copy of inspected bytes")
+    t.data(C, b"MAIL FROM:<evil@example.net>\r\n",
+           note="new bytes after the close")
+    t.data(C, b"RCPT TO:<bob@example.org>\r\n",
+           seq=t.nxt[C] + 100, advance=False,
+           note="new bytes after the close, beyond a hole")
+    t.data(S, b"250 2.1.0 Ok\r\n", note="new server bytes after the close")
+    return cap
+
+
 def no_handshake():
     cap = Capture("tcp/no-handshake.pcap")
     # Connection 1: SYN and SYN-ACK before the capture started; the
@@ -546,7 +569,8 @@ def non_ipv4():
 
 def all_captures():
     caps = [out_of_order(), retransmit_diff(), one_byte_segments(),
-            missing_segment(), rst_middle(), no_handshake()]
+            missing_segment(), rst_middle(), data_after_close(),
+            no_handshake()]
     caps += link_cases()
     caps += [frag_overlap_diff(), frag_simple(), frag_incomplete(),
              bad_checksum(), non_ipv4()]

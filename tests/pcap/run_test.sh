@@ -15,7 +15,7 @@ out=${HAKA_TEST_OUT:-${TMPDIR:-/tmp}}/haka-pcap-test-$name
 mkdir -p "$out"
 export TZ=Europe/Paris LANG=C LC_ALL=C
 
-TZ=Europe/Paris "$hakapcap" --no-pass-through --no-summary "$@" \
+TZ=Europe/Paris "$hakapcap" --no-pass-through "$@" \
 	-o "$out/out.pcap" "$rules" $input >"$out/raw.txt" 2>"$out/stderr.txt"
 rc=$?
 if [ $rc -ne 0 ]; then
@@ -26,6 +26,20 @@ fi
 if grep -q -E 'ERROR: (Address|Undefined|Leak)Sanitizer|runtime error:' "$out/stderr.txt"; then
 	echo "FAIL: sanitizer report"
 	cat "$out/stderr.txt"
+	exit 1
+fi
+
+# Inline, every packet read gets exactly one verdict (the summary on
+# stderr): a packet held and never released would be lost by the daemon.
+verdicts=$(awk '
+	/^summary: packets / { sub(/,.*/, "", $3); p = $3 }
+	/^summary: verdicts: / { a = $4; d = $6; sub(/,/, "", a); sub(/,/, "", d) }
+	END { if (p == "" || a == "") print "none"; else print p, a, d }' \
+	"$out/stderr.txt")
+read -r v_pkts v_acc v_drop <<<"$verdicts"
+if [ "$v_pkts" = none ] || [ $((v_acc + v_drop)) -ne "$v_pkts" ]; then
+	echo "FAIL: verdicts: $v_pkts packets read, ${v_acc:-?} accepted + ${v_drop:-?} dropped"
+	grep '^summary:' "$out/stderr.txt"
 	exit 1
 fi
 

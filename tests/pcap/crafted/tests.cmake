@@ -2,7 +2,8 @@
 # tests/pcap/README.md) replayed with a rule printing every event.
 set(C ${PCAP_DIR}/crafted)
 foreach(t tcp/out-of-order tcp/retransmit-diff tcp/one-byte-segments
-		tcp/missing-segment tcp/rst-middle tcp/no-handshake tcp/vlan
+		tcp/missing-segment tcp/rst-middle tcp/data-after-close
+		tcp/no-handshake tcp/vlan
 		tcp/qinq tcp/sll tcp/sll2 tcp/null tcp/raw
 		ipv4/frag-overlap-diff ipv4/frag-simple ipv4/frag-incomplete
 		ipv4/bad-checksum ipv4/non-ipv4)
