@@ -554,12 +554,6 @@ test_global_table_locked(void)
 }
 
 /*
- * The lock cannot be taken off: the metatables of _G and of the private
- * environments are protected (__metatable), rawset refuses _G, so none
- * of these attempts leaks a name to the other rule files or turns strict
- * reads off.
- */
-/*
  * Replacing a shared global that exists (string, haka, ...) is refused
  * like creating one, at load and at event time, and through rawset: the
  * other rule files keep seeing the library. pairs(_G) still lists the
@@ -592,6 +586,12 @@ test_global_replace_refused(void)
 	FAIL_IF_NOT(log_has("other sees THE LIBRARY"));
 }
 
+/*
+ * The lock cannot be taken off: the metatables of _G and of the private
+ * environments are protected (__metatable), rawset refuses _G, so none
+ * of these attempts leaks a name to the other rule files or turns strict
+ * reads off.
+ */
 static void
 test_global_table_lock_cannot_be_removed(void)
 {
