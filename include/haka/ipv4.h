@@ -40,35 +40,6 @@ ipv4_hdr(const struct packet *pkt)
 	return pkt->data + pkt->l3_off;
 }
 
-static inline uint16_t
-ipv4_rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t
-ipv4_rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void
-ipv4_wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void
-ipv4_wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 /* Field accessors (host byte order). Valid once ipv4_decode succeeded. */
 static inline uint8_t
 ipv4_version(const struct packet *p)
@@ -83,23 +54,23 @@ ipv4_tos(const struct packet *p)
 static inline uint16_t
 ipv4_total_len(const struct packet *p)
 {
-	return ipv4_rd16(ipv4_hdr(p) + 2);
+	return hk_rd16(ipv4_hdr(p) + 2);
 }
 static inline uint16_t
 ipv4_id(const struct packet *p)
 {
-	return ipv4_rd16(ipv4_hdr(p) + 4);
+	return hk_rd16(ipv4_hdr(p) + 4);
 }
 static inline uint16_t
 ipv4_flags(const struct packet *p)
 {
-	return ipv4_rd16(ipv4_hdr(p) + 6) & 0xe000;
+	return hk_rd16(ipv4_hdr(p) + 6) & 0xe000;
 }
 /* Fragment offset in bytes. */
 static inline uint32_t
 ipv4_frag_off(const struct packet *p)
 {
-	return (uint32_t)(ipv4_rd16(ipv4_hdr(p) + 6) & 0x1fff) * 8;
+	return (uint32_t)(hk_rd16(ipv4_hdr(p) + 6) & 0x1fff) * 8;
 }
 static inline uint8_t
 ipv4_ttl(const struct packet *p)
@@ -114,23 +85,23 @@ ipv4_proto(const struct packet *p)
 static inline uint16_t
 ipv4_checksum(const struct packet *p)
 {
-	return ipv4_rd16(ipv4_hdr(p) + 10);
+	return hk_rd16(ipv4_hdr(p) + 10);
 }
 static inline uint32_t
 ipv4_src(const struct packet *p)
 {
-	return ipv4_rd32(ipv4_hdr(p) + 12);
+	return hk_rd32(ipv4_hdr(p) + 12);
 }
 static inline uint32_t
 ipv4_dst(const struct packet *p)
 {
-	return ipv4_rd32(ipv4_hdr(p) + 16);
+	return hk_rd32(ipv4_hdr(p) + 16);
 }
 
 static inline bool
 ipv4_is_fragment(const struct packet *p)
 {
-	return (ipv4_rd16(ipv4_hdr(p) + 6) & 0x3fff) != 0;
+	return (hk_rd16(ipv4_hdr(p) + 6) & 0x3fff) != 0;
 }
 
 /* "a.b.c.d" into buf (at least 16 bytes). Returns buf. */

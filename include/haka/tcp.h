@@ -37,22 +37,22 @@ tcp_hdr(const struct packet *p)
 static inline uint16_t
 tcp_sport(const struct packet *p)
 {
-	return ipv4_rd16(tcp_hdr(p));
+	return hk_rd16(tcp_hdr(p));
 }
 static inline uint16_t
 tcp_dport(const struct packet *p)
 {
-	return ipv4_rd16(tcp_hdr(p) + 2);
+	return hk_rd16(tcp_hdr(p) + 2);
 }
 static inline uint32_t
 tcp_seq(const struct packet *p)
 {
-	return ipv4_rd32(tcp_hdr(p) + 4);
+	return hk_rd32(tcp_hdr(p) + 4);
 }
 static inline uint32_t
 tcp_ack(const struct packet *p)
 {
-	return ipv4_rd32(tcp_hdr(p) + 8);
+	return hk_rd32(tcp_hdr(p) + 8);
 }
 static inline uint8_t
 tcp_flags(const struct packet *p)
@@ -67,17 +67,17 @@ tcp_res(const struct packet *p)
 static inline uint16_t
 tcp_window(const struct packet *p)
 {
-	return ipv4_rd16(tcp_hdr(p) + 14);
+	return hk_rd16(tcp_hdr(p) + 14);
 }
 static inline uint16_t
 tcp_checksum(const struct packet *p)
 {
-	return ipv4_rd16(tcp_hdr(p) + 16);
+	return hk_rd16(tcp_hdr(p) + 16);
 }
 static inline uint16_t
 tcp_urgptr(const struct packet *p)
 {
-	return ipv4_rd16(tcp_hdr(p) + 18);
+	return hk_rd16(tcp_hdr(p) + 18);
 }
 
 /* Checksum the segment would have (pseudo-header included). */

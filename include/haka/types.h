@@ -31,6 +31,36 @@ hk_time_ns(const struct hk_time *t)
 
 #define HK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Big-endian (network order) loads and stores at any alignment. */
+static inline uint16_t
+hk_rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t
+hk_rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void
+hk_wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void
+hk_wr32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
 /* Shrink [*s, *s + *len) past its leading and trailing blanks and tabs. */
 static inline void
 hk_trim_blanks(const char **s, size_t *len)

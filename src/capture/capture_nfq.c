@@ -515,7 +515,7 @@ raw_injector_send(struct raw_injector *r, const struct packet *pkt)
 		return raw_injector_fail(r, "truncated IPv4 header");
 	ip = packet_l3(pkt);
 	avail = pkt->caplen - pkt->l3_off;
-	tot = (uint32_t)ip[2] << 8 | ip[3];
+	tot = hk_rd16(ip + 2);
 	if (ip[0] >> 4 != 4 || (uint32_t)(ip[0] & 0x0f) * 4 < NFQ_IPV4_HLEN_MIN)
 		return raw_injector_fail(r, "not an IPv4 header");
 	if (tot < (uint32_t)(ip[0] & 0x0f) * 4 || tot > avail)

@@ -408,22 +408,6 @@ pcap_sink_open(const char *path, int linktype, char *err, size_t errlen)
 	return sink;
 }
 
-static void
-pcap_put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-pcap_put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 /*
  * Build the link header of the sink's type for a packet of another type
  * into hdr (PCAP_LINK_HDR_MAX bytes). Returns its length, or -1 when the
@@ -448,14 +432,14 @@ pcap_sink_link_hdr(const struct pcap_sink *sink, const struct packet *pkt,
 	case PCAP_DLT_EN10MB:
 		/* Destination and source MAC all zero, then EtherType. */
 		memset(hdr, 0, 12);
-		pcap_put16(hdr + 12, type);
+		hk_wr16(hdr + 12, type);
 		return 14;
 	case PCAP_DLT_LINUX_SLL:
 		/* pkttype, ARPHRD, address length, 8-byte address, protocol */
 		memset(hdr, 0, 16);
-		pcap_put16(hdr, pkttype);
-		pcap_put16(hdr + 2, PCAP_ARPHRD_ETHER);
-		pcap_put16(hdr + 14, type);
+		hk_wr16(hdr, pkttype);
+		hk_wr16(hdr + 2, PCAP_ARPHRD_ETHER);
+		hk_wr16(hdr + 14, type);
 		return 16;
 	case PCAP_DLT_LINUX_SLL2:
 		/*
@@ -463,8 +447,8 @@ pcap_sink_link_hdr(const struct pcap_sink *sink, const struct packet *pkt,
 		 * address length (8), 8-byte address
 		 */
 		memset(hdr, 0, 20);
-		pcap_put16(hdr, type);
-		pcap_put16(hdr + 8, PCAP_ARPHRD_ETHER);
+		hk_wr16(hdr, type);
+		hk_wr16(hdr + 8, PCAP_ARPHRD_ETHER);
 		hdr[10] = pkttype;
 		return 20;
 	case PCAP_DLT_NULL:
@@ -476,7 +460,7 @@ pcap_sink_link_hdr(const struct pcap_sink *sink, const struct packet *pkt,
 	case PCAP_DLT_LOOP:
 		if (!ip)
 			return -1;
-		pcap_put32(hdr, af);
+		hk_wr32(hdr, af);
 		return 4;
 	case PCAP_DLT_IPV4:
 		return type == PCAP_ETHERTYPE_IPV4 ? 0 : -1;

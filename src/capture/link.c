@@ -48,23 +48,6 @@
 #define LINK_DLT_IPV6       229
 #define LINK_DLT_LINUX_SLL2 276
 
-/*
- * Returns the 16-bit big-endian value at p; the caller has checked that
- * two bytes are there.
- */
-static uint16_t
-link_rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-link_rd32be(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
 static uint32_t
 link_rd32le(const uint8_t *p)
 {
@@ -106,7 +89,7 @@ link_ethertype(struct packet *pkt, uint32_t off, uint16_t type)
 			return link_decline(pkt);
 		if (pkt->caplen - off < LINK_VLAN_TAG_LEN)
 			return link_decline(pkt);
-		type = link_rd16(pkt->data + off + 2);
+		type = hk_rd16(pkt->data + off + 2);
 		off += LINK_VLAN_TAG_LEN;
 	}
 	if (type < LINK_ETHERTYPE_MIN)
@@ -151,7 +134,7 @@ link_null(struct packet *pkt)
 		return link_decline(pkt);
 	type = link_af_ethertype(link_rd32le(pkt->data));
 	if (type == 0)
-		type = link_af_ethertype(link_rd32be(pkt->data));
+		type = link_af_ethertype(hk_rd32(pkt->data));
 	if (type == 0)
 		return link_decline(pkt);
 	pkt->l3_off = LINK_NULL_HLEN;
@@ -200,19 +183,17 @@ link_decode(struct packet *pkt)
 		if (pkt->caplen < LINK_ETH_HLEN)
 			return link_decline(pkt);
 		return link_ethertype(pkt, LINK_ETH_HLEN,
-		                      link_rd16(pkt->data + LINK_ETH_TYPE_OFF));
+		                      hk_rd16(pkt->data + LINK_ETH_TYPE_OFF));
 	case LINK_DLT_LINUX_SLL:
 		if (pkt->caplen < LINK_SLL_HLEN)
 			return link_decline(pkt);
-		return link_ethertype(
-		    pkt, LINK_SLL_HLEN,
-		    link_rd16(pkt->data + LINK_SLL_PROTO_OFF));
+		return link_ethertype(pkt, LINK_SLL_HLEN,
+		                      hk_rd16(pkt->data + LINK_SLL_PROTO_OFF));
 	case LINK_DLT_LINUX_SLL2:
 		if (pkt->caplen < LINK_SLL2_HLEN)
 			return link_decline(pkt);
-		return link_ethertype(
-		    pkt, LINK_SLL2_HLEN,
-		    link_rd16(pkt->data + LINK_SLL2_PROTO_OFF));
+		return link_ethertype(pkt, LINK_SLL2_HLEN,
+		                      hk_rd16(pkt->data + LINK_SLL2_PROTO_OFF));
 	case LINK_DLT_NULL:
 	case LINK_DLT_LOOP:
 		return link_null(pkt);

@@ -151,7 +151,7 @@ ipv4_decode(struct packet *pkt, bool verify_checksum, enum anomaly *anom,
 		a = ANOM_IPV4_BAD_HLEN;
 		goto fail;
 	}
-	tot = ipv4_rd16(h + 2);
+	tot = hk_rd16(h + 2);
 	if (tot < hlen) {
 		a = ANOM_IPV4_BAD_LEN;
 		goto fail;

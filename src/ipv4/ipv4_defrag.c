@@ -430,10 +430,10 @@ defrag_rebuild(struct defrag *d, struct defrag_tracker *t, struct packet *pkt,
 	}
 	h = out->data;
 	memcpy(h, f0->data + f0->l3_off, hlen);
-	ipv4_wr16(h + 2, (uint16_t)total);
-	ipv4_wr16(h + 6, ipv4_rd16(h + 6) & (IPV4_FLAG_RB | IPV4_FLAG_DF));
-	ipv4_wr16(h + 10, 0);
-	ipv4_wr16(h + 10, inet_fold(inet_sum(h, hlen, 0)));
+	hk_wr16(h + 2, (uint16_t)total);
+	hk_wr16(h + 6, hk_rd16(h + 6) & (IPV4_FLAG_RB | IPV4_FLAG_DF));
+	hk_wr16(h + 10, 0);
+	hk_wr16(h + 10, inet_fold(inet_sum(h, hlen, 0)));
 	for (i = 0; i < t->nseg; i++) {
 		sg = &t->segs[i];
 		memcpy(h + hlen + sg->start, sg->src, sg->end - sg->start);

@@ -74,12 +74,12 @@ tcp_forge_rst(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
 	ip = pkt->data + lhdr_len;
 	memset(ip, 0, 40);
 	ip[0] = 0x45;
-	ipv4_wr16(ip + 2, 40);
+	hk_wr16(ip + 2, 40);
 	ip[8] = 64;
 	ip[9] = IPV4_PROTO_TCP;
-	ipv4_wr32(ip + 12, src);
-	ipv4_wr32(ip + 16, dst);
-	ipv4_wr16(ip + 10, inet_fold(inet_sum(ip, 20, 0)));
+	hk_wr32(ip + 12, src);
+	hk_wr32(ip + 16, dst);
+	hk_wr16(ip + 10, inet_fold(inet_sum(ip, 20, 0)));
 	pkt->ip_hlen = 20;
 	pkt->ip_len = 40;
 	pkt->l4_off = lhdr_len + 20;
@@ -87,11 +87,11 @@ tcp_forge_rst(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
 	pkt->pl_off = lhdr_len + 40;
 	pkt->pl_len = 0;
 	th = ip + 20;
-	ipv4_wr16(th, sport);
-	ipv4_wr16(th + 2, dport);
-	ipv4_wr32(th + 4, seq);
+	hk_wr16(th, sport);
+	hk_wr16(th + 2, dport);
+	hk_wr32(th + 4, seq);
 	th[12] = 5 << 4;
 	th[13] = TCP_RST;
-	ipv4_wr16(th + 16, tcp_compute_checksum(pkt));
+	hk_wr16(th + 16, tcp_compute_checksum(pkt));
 	return pkt;
 }

@@ -116,15 +116,15 @@ ip_header(uint8_t *ip, size_t total, int dir, uint16_t id, uint16_t frag)
 
 	ip[0] = 0x45;
 	ip[1] = 0;
-	ipv4_wr16(ip + 2, (uint16_t)total);
-	ipv4_wr16(ip + 4, id);
-	ipv4_wr16(ip + 6, frag);
+	hk_wr16(ip + 2, (uint16_t)total);
+	hk_wr16(ip + 4, id);
+	hk_wr16(ip + 6, frag);
 	ip[8] = 64;
 	ip[9] = 6;
-	ipv4_wr16(ip + 10, 0);
+	hk_wr16(ip + 10, 0);
 	memcpy(ip + 12, dir ? srv : cli, 4);
 	memcpy(ip + 16, dir ? cli : srv, 4);
-	ipv4_wr16(ip + 10, inet_fold(inet_sum(ip, 20, 0)));
+	hk_wr16(ip + 10, inet_fold(inet_sum(ip, 20, 0)));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -227,13 +227,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				flags |= 0x08; /* PSH */
 			total = 40 + n;
 			memset(buf, 0, 40);
-			ipv4_wr16(buf + 20, dir ? 25 : 40000);
-			ipv4_wr16(buf + 22, dir ? 40000 : 25);
-			ipv4_wr32(buf + 24, seq);
-			ipv4_wr32(buf + 28, (flags & 0x10) ? next[!dir] : 0);
+			hk_wr16(buf + 20, dir ? 25 : 40000);
+			hk_wr16(buf + 22, dir ? 40000 : 25);
+			hk_wr32(buf + 24, seq);
+			hk_wr32(buf + 28, (flags & 0x10) ? next[!dir] : 0);
 			buf[32] = 5 << 4;
 			buf[33] = flags;
-			ipv4_wr16(buf + 34, 65535);
+			hk_wr16(buf + 34, 65535);
 			memcpy(buf + 40, data + i, n);
 			i += n;
 			if (seq + (uint32_t)n + !!(flags & 0x03) - next[dir] <

@@ -91,19 +91,19 @@ make_frag_full(uint64_t pid, uint16_t ipid, uint8_t proto, uint32_t off,
 	h = pkt->data;
 	memset(h, 0, hlen);
 	h[0] = 0x40 | (uint8_t)(hlen / 4);
-	ipv4_wr16(h + 2, (uint16_t)(hlen + len));
-	ipv4_wr16(h + 4, ipid);
-	ipv4_wr16(h + 6, (uint16_t)((mf ? IPV4_FLAG_MF : 0) | IPV4_FLAG_DF |
-	                            ((off / 8) & 0x1fff)));
+	hk_wr16(h + 2, (uint16_t)(hlen + len));
+	hk_wr16(h + 4, ipid);
+	hk_wr16(h + 6, (uint16_t)((mf ? IPV4_FLAG_MF : 0) | IPV4_FLAG_DF |
+	                          ((off / 8) & 0x1fff)));
 	h[8] = ttl;
 	h[9] = proto;
-	ipv4_wr16(h + 12, SRC >> 16);
-	ipv4_wr16(h + 14, SRC & 0xffff);
-	ipv4_wr16(h + 16, DST >> 16);
-	ipv4_wr16(h + 18, DST & 0xffff);
+	hk_wr16(h + 12, SRC >> 16);
+	hk_wr16(h + 14, SRC & 0xffff);
+	hk_wr16(h + 16, DST >> 16);
+	hk_wr16(h + 18, DST & 0xffff);
 	for (i = 20; i < hlen; i++)
 		h[i] = 1;
-	ipv4_wr16(h + 10, inet_fold(inet_sum(h, hlen, 0)));
+	hk_wr16(h + 10, inet_fold(inet_sum(h, hlen, 0)));
 	for (i = 0; i < len; i++)
 		h[hlen + i] = pl != NULL ? pl[i] : pat(off + i);
 	if (ipv4_decode(pkt, true, &a, NULL) != HK_OK) {

@@ -30,17 +30,17 @@ make_ip(uint32_t caplen, uint32_t hlen, uint32_t tot)
 	h = pkt->data + LINK_HDR;
 	memset(h, 0, hlen);
 	h[0] = 0x40 | (uint8_t)(hlen / 4);
-	ipv4_wr16(h + 2, (uint16_t)tot);
-	ipv4_wr16(h + 4, 0x1234);
+	hk_wr16(h + 2, (uint16_t)tot);
+	hk_wr16(h + 4, 0x1234);
 	h[8] = 64;
 	h[9] = IPV4_PROTO_TCP;
-	ipv4_wr16(h + 12, 0xc0a8);
-	ipv4_wr16(h + 14, 0x0001);
-	ipv4_wr16(h + 16, 0x0a00);
-	ipv4_wr16(h + 18, 0x0002);
+	hk_wr16(h + 12, 0xc0a8);
+	hk_wr16(h + 14, 0x0001);
+	hk_wr16(h + 16, 0x0a00);
+	hk_wr16(h + 18, 0x0002);
 	for (i = 20; i < hlen; i++)
 		h[i] = 1; /* NOP options */
-	ipv4_wr16(h + 10, inet_fold(inet_sum(h, hlen, 0)));
+	hk_wr16(h + 10, inet_fold(inet_sum(h, hlen, 0)));
 	return pkt;
 }
 
@@ -143,8 +143,8 @@ test_cksum_chain(void)
 	s = inet_sum(buf, 20, 0) + 6 + 1000;
 	uint8_t ph[24];
 	memcpy(ph, buf, 20);
-	ipv4_wr16(ph + 20, 6);
-	ipv4_wr16(ph + 22, 1000);
+	hk_wr16(ph + 20, 6);
+	hk_wr16(ph + 22, 1000);
 	FAIL_IF(inet_fold(s) != ref_cksum(ph, 24));
 	FAIL_IF(inet_fold(inet_sum(buf, 20, 0xfffffff0)) !=
 	        inet_fold(inet_sum(buf, 20, 0xfff0 + 0xffff)));
@@ -295,7 +295,7 @@ test_decode_checksum_random(void)
 			h[j] = i % 7 == 0 ? 0xff : (uint8_t)x;
 		}
 		h[10] = h[11] = 0;
-		ipv4_wr16(h + 10, ref_cksum(h, hlen));
+		hk_wr16(h + 10, ref_cksum(h, hlen));
 		bad = true;
 		FAIL_IF(ipv4_decode(pkt, true, &a, &bad) != HK_OK || bad);
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;

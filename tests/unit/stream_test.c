@@ -90,7 +90,7 @@ mk(const void *pl, uint32_t len)
 	d = p->data;
 	memset(d, 0, 40);
 	d[0] = 0x45;
-	ipv4_wr16(d + 2, (uint16_t)(40 + len));
+	hk_wr16(d + 2, (uint16_t)(40 + len));
 	d[8] = 64;
 	d[9] = 6;
 	d[20 + 12] = 5 << 4;

@@ -94,28 +94,28 @@ mk_seg(uint32_t hlen, const uint8_t *pl, uint32_t len, uint32_t pad)
 	ip = p->data + LINK_HDR;
 	memset(ip, 0, 20);
 	ip[0] = 0x45;
-	ipv4_wr16(ip + 2, (uint16_t)tot);
+	hk_wr16(ip + 2, (uint16_t)tot);
 	ip[8] = 64;
 	ip[9] = IPV4_PROTO_TCP;
-	ipv4_wr32(ip + 12, SRC);
-	ipv4_wr32(ip + 16, DST);
-	ipv4_wr16(ip + 10, ref_fold(ref_sum(ip, 20, 0)));
+	hk_wr32(ip + 12, SRC);
+	hk_wr32(ip + 16, DST);
+	hk_wr16(ip + 10, ref_fold(ref_sum(ip, 20, 0)));
 	th = ip + 20;
 	if (hlen >= 20) {
 		memset(th, 0, hlen);
-		ipv4_wr16(th, 0x8235);
-		ipv4_wr16(th + 2, 25);
-		ipv4_wr32(th + 4, 0x01020304);
-		ipv4_wr32(th + 8, 0xa0b0c0d0);
+		hk_wr16(th, 0x8235);
+		hk_wr16(th + 2, 25);
+		hk_wr32(th + 4, 0x01020304);
+		hk_wr32(th + 8, 0xa0b0c0d0);
 		th[12] = (uint8_t)((hlen / 4) << 4);
 		th[13] = TCP_ACK | TCP_PSH;
-		ipv4_wr16(th + 14, 0xfedc);
-		ipv4_wr16(th + 18, 0x0102);
+		hk_wr16(th + 14, 0xfedc);
+		hk_wr16(th + 18, 0x0102);
 		for (i = 20; i < hlen && i - 20 < sizeof(opts); i++)
 			th[i] = opts[i - 20];
 		if (len > 0)
 			memcpy(th + hlen, pl, len);
-		ipv4_wr16(th + 16, ref_tcp_cksum(ip, hlen + len));
+		hk_wr16(th + 16, ref_tcp_cksum(ip, hlen + len));
 	}
 	return p;
 }
@@ -347,7 +347,7 @@ test_forge_rst(void)
 	FAIL_IF(ip[0] != 0x45 || ip[1] != 0);
 	FAIL_IF(ipv4_total_len(p) != 40);
 	FAIL_IF(ipv4_id(p) != 0);
-	FAIL_IF((ipv4_rd16(ip + 6)) != 0); /* no flags, no fragment */
+	FAIL_IF((hk_rd16(ip + 6)) != 0); /* no flags, no fragment */
 	FAIL_IF(ipv4_ttl(p) != 64 || ipv4_proto(p) != IPV4_PROTO_TCP);
 	FAIL_IF(ipv4_src(p) != SRC || ipv4_dst(p) != DST);
 	FAIL_IF(inet_fold(inet_sum(ip, 20, 0)) != 0);
