@@ -125,6 +125,10 @@ struct msg {
  * Feed a session: every message is cut in pieces of 'step' bytes (0: whole)
  * or in two at 'cut' of the concatenated client or server bytes.
  */
+/* Whether run_session ends the connection (FIN both ways) after the last
+ * message, as the engine does: the server's direction first. */
+static bool finish_at_end;
+
 static void
 run_session(const struct msg *msgs, size_t n, size_t step, struct trace *t,
             struct smtp_txn *txn_out)
@@ -169,6 +173,11 @@ run_session(const struct msg *msgs, size_t n, size_t step, struct trace *t,
 			                       &keep);
 			stream_consume(st, keep);
 		}
+	}
+	for (i = 2; finish_at_end && !t->dropped && i-- > 0;) {
+		smtp_dissector.receive(inst, &f, (int)i, f.dir[i].next, true,
+		                       &keep);
+		stream_consume(&f.dir[i], keep);
 	}
 	if (txn_out != NULL) {
 		static char rcpts[SMTP_MAX_RCPT][SMTP_ADDR_MAX];
@@ -270,6 +279,34 @@ static const struct msg unknown_cmd[] = {
     {1, "250 2.0.0 Ok\r\n"},
 };
 
+/* An invalid line in state command is answered (500) like a command. */
+static const struct msg invalid_then_mail[] = {
+    {1, "220 mx ESMTP\r\n"},
+    {0, "EHLO x\r\n"},
+    {1, "250 mx\r\n"},
+    {0, "\x01\x02garbage\r\n"},
+    {1, "500 5.5.2 Error: bad syntax\r\n"},
+    {0, "MAIL FROM:<a@x>\r\n"},
+    {1, "250 ok\r\n"},
+    {0, "RCPT TO:<b@y>\r\n"},
+    {1, "250 ok\r\n"},
+    {0, "DATA\r\n"},
+    {1, "354 go\r\n"},
+    {0, "RCPT TO:<hidden@y.org>\r\nbody\r\n.\r\n"},
+    {1, "250 queued\r\n"},
+};
+
+/* RFC 3030: an empty LAST chunk ends the mail when its command is read. */
+static const struct msg bdat_empty_last[] = {
+    {1, "220 mx ESMTP\r\n"},
+    {0, "EHLO x\r\n"},
+    {1, "250-mx\r\n250 CHUNKING\r\n"},
+    {0, "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 4\r\nabcd"},
+    {1, "250 ok\r\n250 ok\r\n250 4 bytes\r\n"},
+    {0, "BDAT 0 LAST\r\n"},
+    {1, "250 queued\r\n"},
+};
+
 static const struct msg not_smtp[] = {
     {1, "HTTP/1.1 200 OK\r\n\r\n"},
 };
@@ -294,6 +331,10 @@ static const struct session sessions[] = {
     {"unknown_cmd", unknown_cmd, HK_ARRAY_SIZE(unknown_cmd),
      "A[smtp_unknown_command]"},
     {"not_smtp", not_smtp, HK_ARRAY_SIZE(not_smtp), "DROP"},
+    {"invalid_then_mail", invalid_then_mail, HK_ARRAY_SIZE(invalid_then_mail),
+     "R[354:go;]RCPT TO:<hidden@y.org>\r\nbody<EOM>R[250:queued;]"},
+    {"bdat_empty_last", bdat_empty_last, HK_ARRAY_SIZE(bdat_empty_last),
+     "C[BDAT|0 LAST]abcd<EOM>R[250:queued;]"},
 };
 
 static struct trace whole, other;
@@ -423,6 +464,156 @@ test_smuggling_not_end(void)
 	        strstr(whole.buf, "hello\n\r\nMAIL FROM:<evil@x>") == NULL);
 }
 
+static void
+test_invalid_command_keeps_pairing(void)
+{
+	struct smtp_txn txn;
+
+	run_session(invalid_then_mail, HK_ARRAY_SIZE(invalid_then_mail), 0,
+	            &whole, &txn);
+	FAIL_IF(strstr(whole.buf, "A[smtp_invalid_command]") == NULL);
+	FAIL_IF(strstr(whole.buf, "A[smtp_unmatched_reply]") != NULL);
+	FAIL_IF(strstr(whole.buf, "C[RCPT|TO:<hidden") != NULL);
+	FAIL_IF(txn.nrcpt != 1 || strcmp(txn.rcpt[0], "b@y") != 0);
+}
+
+/*
+ * A reply line the grammar rejects (over the 4096-byte limit) still
+ * answers the command at the front of the queue: the 354 that follows is
+ * DATA's, and the body is content, not commands.
+ */
+static void
+test_invalid_reply_keeps_pairing(void)
+{
+	static char longreply[6000];
+	struct msg m[] = {
+	    {1, "220 mx ESMTP\r\n"},
+	    {0, "EHLO x\r\n"},
+	    {1, "250-mx\r\n250 PIPELINING\r\n"},
+	    {0, "MAIL FROM:<a@x>\r\n"},
+	    {1, "250 ok\r\n"},
+	    {0, "RCPT TO:<b@y>\r\n"},
+	    {1, longreply},
+	    {0, "DATA\r\n"},
+	    {1, "354 go\r\n"},
+	    {0, "SECRET-BODY\r\n.\r\n"},
+	    {1, "250 queued\r\n"},
+	};
+	size_t step;
+
+	memcpy(longreply, "250-first\r\n250 ", 15);
+	memset(longreply + 15, 'x', 5000);
+	memcpy(longreply + 5015, "\r\n", 3);
+	for (step = 0; step <= 7; step += 7) {
+		run_session(m, HK_ARRAY_SIZE(m), step, &whole, NULL);
+		FAIL_IF(strstr(whole.buf, "A[smtp_invalid_reply]") == NULL);
+		FAIL_IF(strstr(whole.buf, "SECRET-BODY<EOM>") == NULL);
+		FAIL_IF(strstr(whole.buf, "A[smtp_unmatched_reply]") != NULL);
+		FAIL_IF(strstr(whole.buf, "C[SECRET-BODY") != NULL);
+	}
+}
+
+/*
+ * PIPELINING (RFC 2920) with more recipients than the queue's inline
+ * room: RFC 5321 4.5.3.1.8 asks servers to take at least 100.
+ */
+static void
+test_many_pipelined_recipients(void)
+{
+	static char cmds[8192], replies[4096];
+	struct msg m[6];
+	struct smtp_txn txn;
+	size_t n = 0, c = 0, r = 0, step;
+	int i;
+
+	c +=
+	    (size_t)snprintf(cmds + c, sizeof(cmds) - c, "MAIL FROM:<a@x>\r\n");
+	r += (size_t)snprintf(replies + r, sizeof(replies) - r, "250 ok\r\n");
+	for (i = 0; i < 40; i++) {
+		c += (size_t)snprintf(cmds + c, sizeof(cmds) - c,
+		                      "RCPT TO:<r%d@y>\r\n", i);
+		r += (size_t)snprintf(replies + r, sizeof(replies) - r,
+		                      "250 ok\r\n");
+	}
+	snprintf(cmds + c, sizeof(cmds) - c, "DATA\r\n");
+	snprintf(replies + r, sizeof(replies) - r, "354 go\r\n");
+	m[n++] = (struct msg){1, "220 mx ESMTP\r\n"};
+	m[n++] = (struct msg){0, "EHLO x\r\n"};
+	m[n++] = (struct msg){1, "250 mx\r\n"};
+	m[n++] = (struct msg){0, cmds};
+	m[n++] = (struct msg){1, replies};
+	m[n++] = (struct msg){0, "the body\r\n.\r\nQUIT\r\n"};
+	for (step = 0; step <= 13; step += 13) {
+		run_session(m, n, step, &whole, &txn);
+		FAIL_IF(strstr(whole.buf, "the body<EOM>C[QUIT|") == NULL);
+		FAIL_IF(strstr(whole.buf, "A[smtp_excessive") != NULL);
+		FAIL_IF(txn.nrcpt_total != 40);
+		FAIL_IF(strcmp(txn.rcpt[39], "r39@y") != 0);
+	}
+}
+
+/*
+ * A connection that closes inside DATA: all the client sent is content,
+ * the mail is truncated, and the connection is not dropped as invalid.
+ */
+static void
+test_data_cut_by_close(void)
+{
+	static const struct msg m[] = {
+	    {1, "220 mx ESMTP\r\n"},
+	    {0, "EHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"},
+	    {1, "250 mx\r\n250 ok\r\n250 ok\r\n354 go\r\n"},
+	    {0, "partial\r\n"},
+	};
+	static const struct msg b[] = {
+	    {1, "220 mx ESMTP\r\n"},
+	    {0, "EHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"},
+	    {1, "250 mx\r\n250 ok\r\n250 ok\r\n"},
+	    {0, "BDAT 10 LAST\r\n01234"},
+	};
+	size_t step;
+
+	finish_at_end = true;
+	for (step = 0; step <= 1; step++) {
+		run_session(m, HK_ARRAY_SIZE(m), step, &whole, NULL);
+		FAIL_IF(strstr(whole.buf,
+		               "partial\r\n<EOM>A[smtp_truncated]") == NULL);
+		FAIL_IF(whole.dropped);
+		FAIL_IF(strstr(whole.buf,
+		               "A[smtp_truncated]A[smtp_truncated]") != NULL);
+		run_session(b, HK_ARRAY_SIZE(b), step, &whole, NULL);
+		FAIL_IF(strstr(whole.buf, "A[smtp_truncated]01234<EOM>") ==
+		        NULL);
+		FAIL_IF(strstr(whole.buf, "A[smtp_invalid_command]") != NULL);
+	}
+	finish_at_end = false;
+}
+
+/* The last line of DATA is measured with the CRLF of the end of data. */
+static void
+test_data_last_line_length(void)
+{
+	static char body[2048];
+	struct msg m[] = {
+	    {1, "220 mx ESMTP\r\n"},
+	    {0, "EHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"},
+	    {1, "250 mx\r\n250 ok\r\n250 ok\r\n354 go\r\n"},
+	    {0, body},
+	    {1, "250 queued\r\n"},
+	};
+	size_t len;
+
+	for (len = 998; len <= 999; len++) {
+		memset(body, 'b', len);
+		memcpy(body + len, "\r\n.\r\n", 6);
+		run_session(m, HK_ARRAY_SIZE(m), 0, &whole, NULL);
+		FAIL_IF((strstr(whole.buf, "A[smtp_data_line_too_long]") !=
+		         NULL) != (len == 999));
+		run_session(m, HK_ARRAY_SIZE(m), 500, &other, NULL);
+		FAIL_IF(strcmp(whole.buf, other.buf) != 0);
+	}
+}
+
 int
 main(void)
 {
@@ -437,6 +628,11 @@ main(void)
 	RUN_TEST(test_smuggling_not_end);
 	RUN_TEST(test_verbs_any_case);
 	RUN_TEST(test_data_line_length);
+	RUN_TEST(test_invalid_command_keeps_pairing);
+	RUN_TEST(test_invalid_reply_keeps_pairing);
+	RUN_TEST(test_many_pipelined_recipients);
+	RUN_TEST(test_data_cut_by_close);
+	RUN_TEST(test_data_last_line_length);
 	smtp_cleanup();
 	packet_pool_flush();
 	stream_pool_flush();

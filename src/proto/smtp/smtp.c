@@ -20,11 +20,20 @@
 
 #include "proto/smtp/smtp.h"
 
-#define SMTP_PENDING_MAX 16
+/*
+ * The pipelining queue (RFC 2920): a ring of commands awaiting replies,
+ * grown on demand up to limits.max_pending, and the parameters kept for
+ * the transaction (HELO/EHLO, MAIL, RCPT) in a FIFO of bytes beside it.
+ * Most sessions never leave the inline storage.
+ */
+#define SMTP_PENDING_INLINE 16
+#define SMTP_PARAMS_INLINE  1024
+#define SMTP_PARAMS_MAX     (256 * 1024)
 
 struct pending {
 	uint8_t verb;
-	char param[SMTP_ADDR_MAX];
+	uint16_t plen; /* parameter bytes kept, with their NUL; 0: none */
+	uint32_t poff; /* in s->params */
 };
 
 /*
@@ -54,7 +63,10 @@ struct smtp {
 	struct flow *flow;
 	struct smtp_hooks hooks;
 	struct smtp_txn txn;
-	uint32_t phead, pcount;
+	struct pending *pq; /* ring of pcap entries */
+	uint32_t pcap, phead, pcount;
+	char *params; /* the kept parameters, oldest first */
+	uint32_t params_cap, params_head, params_len;
 	uint32_t errors;
 	bool bare_lf; /* the client ends its lines with LF alone */
 	bool line_seen;
@@ -77,8 +89,10 @@ struct smtp {
 	/* input of the current call */
 	const struct stream *st;
 	const struct stream_seg *hint;
-	/* last: not zeroed by smtp_new (an entry is written when pushed) */
-	struct pending pending[SMTP_PENDING_MAX];
+	struct ginput *in_up; /* the client's, while it is parsed */
+	/* last: not zeroed by smtp_new (written before being read) */
+	struct pending pq_inline[SMTP_PENDING_INLINE];
+	char params_inline[SMTP_PARAMS_INLINE];
 };
 
 static struct smtp_limits limits = {
@@ -86,7 +100,7 @@ static struct smtp_limits limits = {
     .reply_line = 512,
     .text_line = 1000,
     .max_line = 4096,
-    .max_pending = SMTP_PENDING_MAX,
+    .max_pending = 1000,
     .max_errors = 10,
 };
 
@@ -313,42 +327,124 @@ smtp_alert(enum alert_level sev, const char *fmt, ...)
 	alert_post(&a);
 }
 
+/* Room for need more parameter bytes: compacted, then grown. */
+static bool
+params_reserve(struct smtp *s, uint32_t need)
+{
+	uint32_t i, cap;
+	char *n;
+
+	if (s->params_len + need <= s->params_cap)
+		return true;
+	if (s->params_head > 0) {
+		/* The bytes before params_head were popped with their entry. */
+		memmove(s->params, s->params + s->params_head,
+		        s->params_len - s->params_head);
+		for (i = 0; i < s->pcount; i++) {
+			struct pending *p = &s->pq[(s->phead + i) % s->pcap];
+
+			if (p->plen > 0)
+				p->poff -= s->params_head;
+		}
+		s->params_len -= s->params_head;
+		s->params_head = 0;
+		if (s->params_len + need <= s->params_cap)
+			return true;
+	}
+	for (cap = s->params_cap; cap < s->params_len + need; cap *= 2)
+		;
+	if (cap > SMTP_PARAMS_MAX)
+		return false;
+	if (s->params == s->params_inline) {
+		n = malloc(cap);
+		if (n != NULL)
+			memcpy(n, s->params, s->params_len);
+	} else
+		n = realloc(s->params, cap);
+	if (n == NULL)
+		return false;
+	s->params = n;
+	s->params_cap = cap;
+	return true;
+}
+
+/* Twice the room for entries, up to limits.max_pending. */
+static bool
+pending_grow(struct smtp *s)
+{
+	uint32_t cap = s->pcap * 2, i;
+	struct pending *n;
+
+	if (cap > limits.max_pending)
+		cap = limits.max_pending;
+	if (cap <= s->pcap || (n = malloc(cap * sizeof(*n))) == NULL)
+		return false;
+	for (i = 0; i < s->pcount; i++)
+		n[i] = s->pq[(s->phead + i) % s->pcap];
+	if (s->pq != s->pq_inline)
+		free(s->pq);
+	s->pq = n;
+	s->pcap = cap;
+	s->phead = 0;
+	return true;
+}
+
 static void
 pending_push(struct smtp *s, enum smtp_verb v, const struct gresult *param)
 {
 	struct pending *p;
 
-	if (s->pcount >= limits.max_pending || s->pcount >= SMTP_PENDING_MAX) {
+	if (s->pcount >= limits.max_pending ||
+	    (s->pcount == s->pcap && !pending_grow(s))) {
 		anomaly(s, ANOM_SMTP_EXCESSIVE_PENDING);
 		return;
 	}
-	p = &s->pending[(s->phead + s->pcount) % SMTP_PENDING_MAX];
+	p = &s->pq[(s->phead + s->pcount) % s->pcap];
 	s->pcount++;
 	p->verb = (uint8_t)v;
-	p->param[0] = '\0';
+	p->plen = 0;
 	if (param != NULL && (v == SMTP_V_HELO || v == SMTP_V_EHLO ||
 	                      v == SMTP_V_MAIL || v == SMTP_V_RCPT)) {
 		uint32_t n = param->len < SMTP_ADDR_MAX - 1 ? param->len
 		                                            : SMTP_ADDR_MAX - 1;
 
-		memcpy(p->param, param->s, n);
-		p->param[n] = '\0';
+		/* Without room the command stays paired, its parameter lost. */
+		if (!params_reserve(s, n + 1))
+			return;
+		p->poff = s->params_len;
+		p->plen = (uint16_t)(n + 1);
+		memcpy(s->params + p->poff, param->s, n);
+		s->params[p->poff + n] = '\0';
+		s->params_len += n + 1;
 	}
 }
 
 static const struct pending *
 pending_front(const struct smtp *s)
 {
-	return s->pcount > 0 ? &s->pending[s->phead] : NULL;
+	return s->pcount > 0 ? &s->pq[s->phead] : NULL;
+}
+
+/* The parameter kept with p ("" if none). */
+static const char *
+pending_param(const struct smtp *s, const struct pending *p)
+{
+	return p->plen > 0 ? s->params + p->poff : "";
 }
 
 static void
 pending_pop(struct smtp *s)
 {
-	if (s->pcount == 0)
+	const struct pending *p = pending_front(s);
+
+	if (p == NULL)
 		return;
-	s->phead = (s->phead + 1) % SMTP_PENDING_MAX;
+	if (p->plen > 0)
+		s->params_head = p->poff + p->plen;
+	s->phead = (s->phead + 1) % s->pcap;
 	s->pcount--;
+	if (s->pcount == 0)
+		s->params_head = s->params_len = 0;
 }
 
 /*
@@ -405,14 +501,14 @@ txn_reply(struct smtp *s, const struct pending *p, int code)
 	case SMTP_V_EHLO:
 		if (ok) {
 			snprintf(s->txn.helo, sizeof(s->txn.helo), "%s",
-			         p->param);
+			         pending_param(s, p));
 			txn_reset(s);
 		}
 		break;
 	case SMTP_V_MAIL:
 		if (ok) {
 			txn_reset(s);
-			extract_path(p->param, s->txn.mail_from,
+			extract_path(pending_param(s, p), s->txn.mail_from,
 			             sizeof(s->txn.mail_from));
 		}
 		break;
@@ -431,7 +527,7 @@ txn_reply(struct smtp *s, const struct pending *p, int code)
 				}
 			}
 			if (s->txn.nrcpt < s->txn.rcpt_cap)
-				extract_path(p->param,
+				extract_path(pending_param(s, p),
 				             s->txn.rcpt[s->txn.nrcpt++],
 				             SMTP_ADDR_MAX);
 			s->txn.nrcpt_total++;
@@ -596,6 +692,14 @@ content_piece(struct smtp *s, const uint8_t *p, size_t len, bool last,
 		s->ds = stop[-1] == '\n' ? DS_START : DS_LINE;
 	}
 	content_out(s, from, (size_t)(end - from));
+	/*
+	 * The last line's line ending belongs to the end of data: it counts
+	 * towards the line's length all the same (a longer line was already
+	 * said: dline is then past the limit).
+	 */
+	if (last && s->dline > 0 && s->dline <= limits.text_line &&
+	    s->dline + (s->bare_lf ? 1u : 2u) > limits.text_line)
+		anomaly(s, ANOM_SMTP_DATA_LINE_TOO_LONG);
 done:
 	if (last) {
 		content_flush(s, true);
@@ -688,6 +792,7 @@ ex_command(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 	struct smtp *s = ctx;
 	enum smtp_verb v = cmd_verb(s, a->res);
 	const struct gresult *param = res_param(a->res);
+	bool bdat_empty = false;
 
 	(void)arg;
 	if (gresult_get(a->res, "command") == NULL) {
@@ -716,10 +821,17 @@ ex_command(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 	    bdat_parse(param, &s->bdat_size, &s->bdat_last)) {
 		s->bdat_start = a->res->end;
 		s->bdat_left = s->bdat_size;
+		/* A chunk cut by the end of the connection is truncated. */
+		if (s->in_up != NULL)
+			s->in_up->eof = false;
+		bdat_empty = s->bdat_size == 0;
 	}
 	pending_push(s, v, param);
 	if (s->hooks.command != NULL)
 		s->hooks.command(s->hooks.arg, s->flow, a->res);
+	/* An empty chunk is complete with its command (RFC 3030 2). */
+	if (bdat_empty)
+		content_piece(s, (const uint8_t *)"", 0, s->bdat_last, false);
 }
 
 /*
@@ -766,6 +878,19 @@ when_bdat(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 	(void)arg;
 	return cmd_verb(ctx, a->res) == SMTP_V_BDAT &&
 	       bdat_parse(res_param(a->res), &size, &last);
+}
+
+/* "BDAT 0 [LAST]": no chunk follows the command line. */
+static bool
+when_bdat_empty(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
+{
+	uint64_t size;
+	bool last;
+
+	(void)m;
+	(void)arg;
+	return cmd_verb(ctx, a->res) == SMTP_V_BDAT &&
+	       bdat_parse(res_param(a->res), &size, &last) && size == 0;
 }
 
 static bool
@@ -968,22 +1093,63 @@ ex_auth_line(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 	pending_push(ctx, SMTP_V_AUTH_CONT, NULL);
 }
 
-/* Invalid lines: an anomaly each; the parser skips to the next line. */
+static bool resync_point(struct smtp *s, uint64_t from, uint64_t end,
+                         uint64_t *out);
+
+/*
+ * Whether the reply line holding the parse error ends its reply: a line
+ * "NNN-..." announces more lines, any other line is the last (RFC 5321
+ * 4.2.1). The bytes from the element's start are still in the stream.
+ */
+static bool
+reply_line_last(struct smtp *s, const struct gparse_error *e)
+{
+	uint64_t ls = e->start, at;
+	const uint8_t *p;
+	size_t len;
+
+	while (ls < e->position && resync_point(s, ls, e->position, &at))
+		ls = at;
+	p = stream_span(s->st, ls + 3, &len, &s->hint);
+	return p == NULL || p[0] != '-';
+}
+
+/*
+ * Invalid lines: an anomaly each; the parser skips to the next line. The
+ * pairing of replies with commands survives them: an invalid client line
+ * is queued, for the server answers it too (500), and an invalid reply
+ * still answers the command at the front of the queue.
+ */
 static void
 ex_invalid(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 {
 	struct smtp *s = ctx;
+	const struct pending *p;
+	const struct fsm_state *cur = fsm_current(m);
+	uint8_t verb;
 
-	(void)m;
 	(void)arg;
 	s->errors++;
 	anomaly(s, a->dir == FSM_UP ? ANOM_SMTP_INVALID_COMMAND
 	                            : ANOM_SMTP_INVALID_REPLY);
-	/* The server answers an invalid line too (500): keep the pairing. */
-	if (a->dir == FSM_UP)
-		pending_push(s, SMTP_V_UNKNOWN, NULL);
 	s->resync[a->dir] = true;
 	s->resync_off[a->dir] = a->error->position;
+	if (a->dir == FSM_UP) {
+		pending_push(s, SMTP_V_UNKNOWN, NULL);
+		/* A reply is now awaited, as after any command. */
+		if (cur == S_command)
+			fsm_jump(m, S_response);
+		return;
+	}
+	if ((p = pending_front(s)) == NULL || !reply_line_last(s, a->error))
+		return;
+	/* Its code is unknown: DATA and AUTH are taken as refused. */
+	verb = p->verb;
+	pending_pop(s);
+	if (cur == S_data_wait && verb == SMTP_V_DATA)
+		fsm_jump(m, S_response);
+	else if (cur == S_auth || (cur == S_response && s->pcount == 0))
+		fsm_jump(m, S_command);
 }
 
 static bool
@@ -1011,6 +1177,34 @@ ex_too_many_errors(void *ctx, struct fsm *m, const struct fsm_args *a,
 	smtp_alert(ALERT_LOW, "invalid smtp %s %s",
 	           a->dir == FSM_UP ? "command" : "response",
 	           gparse_error_str(a->error, buf, sizeof(buf)));
+}
+
+/* The client's bytes end (the connection closes) inside DATA content. */
+static bool
+when_data_cut(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
+{
+	const struct smtp *s = ctx;
+
+	(void)m;
+	(void)arg;
+	return a->dir == FSM_UP && s->in_up != NULL && s->in_up->eof;
+}
+
+/*
+ * Everything the client sent was passed on as content, up to the end of
+ * the connection (the data node delivered it at the end of the input),
+ * but the end of data never came: truncated, not invalid.
+ */
+static void
+ex_data_cut(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
+{
+	struct smtp *s = ctx;
+
+	(void)m;
+	(void)a;
+	(void)arg;
+	anomaly(s, ANOM_SMTP_TRUNCATED);
+	s->txn.in_data = false;
 }
 
 static void
@@ -1187,6 +1381,8 @@ build_fsm(void)
 	/* client_initiation: HELO or EHLO expected. */
 	fsm_on(D, S_client, FSM_EV_UP, when_data, ex_command, S_data_wait,
 	       NULL);
+	fsm_on(D, S_client, FSM_EV_UP, when_bdat_empty, ex_command, S_response,
+	       NULL);
 	fsm_on(D, S_client, FSM_EV_UP, when_bdat, ex_command, S_bdat, NULL);
 	fsm_on(D, S_client, FSM_EV_UP, NULL, ex_command, S_response, NULL);
 	fsm_on(D, S_client, FSM_EV_DOWN, NULL, ex_unmatched, NULL, NULL);
@@ -1197,6 +1393,8 @@ build_fsm(void)
 
 	/* command: nothing pending. */
 	fsm_on(D, S_command, FSM_EV_UP, when_data, ex_command, S_data_wait,
+	       NULL);
+	fsm_on(D, S_command, FSM_EV_UP, when_bdat_empty, ex_command, S_response,
 	       NULL);
 	fsm_on(D, S_command, FSM_EV_UP, when_bdat, ex_command, S_bdat, NULL);
 	fsm_on(D, S_command, FSM_EV_UP, NULL, ex_command, S_response, NULL);
@@ -1214,6 +1412,8 @@ build_fsm(void)
 	fsm_on(D, S_response, FSM_EV_DOWN, NULL, ex_reply, NULL, NULL);
 	fsm_on(D, S_response, FSM_EV_UP, when_data, ex_command, S_data_wait,
 	       NULL);
+	fsm_on(D, S_response, FSM_EV_UP, when_bdat_empty, ex_command,
+	       S_response, NULL);
 	fsm_on(D, S_response, FSM_EV_UP, when_bdat, ex_command, S_bdat, NULL);
 	fsm_on(D, S_response, FSM_EV_UP, NULL, ex_command, NULL, NULL);
 
@@ -1232,6 +1432,8 @@ build_fsm(void)
 	/* data_transmission: the content, up to the end of data. */
 	fsm_on(D, S_data, FSM_EV_UP, NULL, ex_end_of_data, S_response, NULL);
 	fsm_on(D, S_data, FSM_EV_DOWN, NULL, ex_reply, NULL, NULL);
+	fsm_on(D, S_data, FSM_EV_PARSE_ERROR, when_data_cut, ex_data_cut, NULL,
+	       NULL);
 	fsm_on(D, S_data, FSM_EV_PARSE_ERROR, when_up, ex_parse_error_data,
 	       FSM_FAIL, NULL);
 
@@ -1319,7 +1521,11 @@ smtp_new(struct flow *f, const struct smtp_hooks *hooks,
 	s = malloc(sizeof(*s));
 	if (s == NULL)
 		return NULL;
-	memset(s, 0, offsetof(struct smtp, pending));
+	memset(s, 0, offsetof(struct smtp, pq_inline));
+	s->pq = s->pq_inline;
+	s->pcap = SMTP_PENDING_INLINE;
+	s->params = s->params_inline;
+	s->params_cap = SMTP_PARAMS_INLINE;
 	s->flow = f;
 	s->hooks = *hooks;
 	s->ds = DS_START;
@@ -1341,6 +1547,10 @@ smtp_free(void *inst)
 	if (s == NULL)
 		return;
 	fsm_free(s->fsm);
+	if (s->pq != s->pq_inline)
+		free(s->pq);
+	if (s->params != s->params_inline)
+		free(s->params);
 	free(s->buf);
 	free(s->txn.rcpt);
 	free(s);
@@ -1420,14 +1630,16 @@ learn_line_endings(struct smtp *s, uint64_t end)
 	}
 }
 
+static void parse_dir_loop(struct smtp *s, int dir, struct ginput *in,
+                           uint64_t end, bool finished, uint64_t *keep);
+
 /* Parse what direction dir has up to end; *keep: the bytes still needed. */
 static void
 parse_dir(struct smtp *s, struct flow *f, int dir, uint64_t end, bool finished,
           uint64_t *keep)
 {
-	struct ginput in;
-	uint64_t from;
-	int guard;
+	struct ginput in, *in_up = s->in_up;
+	const struct fsm_state *cur = fsm_current(s->fsm);
 
 	s->st = &f->dir[dir];
 	s->hint = NULL;
@@ -1435,7 +1647,23 @@ parse_dir(struct smtp *s, struct flow *f, int dir, uint64_t end, bool finished,
 	in.span = input_span;
 	in.ctx = s;
 	in.end = end;
-	in.eof = finished;
+	/*
+	 * A connection that ends inside a BDAT chunk is not a parse error:
+	 * what came is content, and smtp_end says the mail was truncated.
+	 */
+	in.eof = finished && !(dir == FLOW_UP && cur == S_bdat);
+	s->in_up = dir == FLOW_UP ? &in : NULL;
+	parse_dir_loop(s, dir, &in, end, finished, keep);
+	s->in_up = in_up;
+}
+
+static void
+parse_dir_loop(struct smtp *s, int dir, struct ginput *in, uint64_t end,
+               bool finished, uint64_t *keep)
+{
+	uint64_t from;
+	int guard;
+
 	for (guard = 0; guard < 4096; guard++) {
 		if (s->resync[dir]) {
 			uint64_t at;
@@ -1452,7 +1680,7 @@ parse_dir(struct smtp *s, struct flow *f, int dir, uint64_t end, bool finished,
 			s->resync[dir] = false;
 			fsm_resync(s->fsm, dir, at);
 		}
-		if (fsm_update(s->fsm, dir, &in, keep) != HK_OK) {
+		if (fsm_update(s->fsm, dir, in, keep) != HK_OK) {
 			*keep = end;
 			return;
 		}
