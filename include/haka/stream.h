@@ -62,6 +62,12 @@ void stream_set_limits(const struct stream_limits *lim);
 uint64_t stream_global_held(void);
 uint64_t stream_global_peak(void);
 
+/*
+ * The end of the hole (bytes lost, see stream_gap) that holds offset off,
+ * or off when no hole does.
+ */
+uint64_t stream_hole_end(const struct stream *st, uint64_t off);
+
 /* Start the stream: seq is the sequence number of the first data byte. */
 void stream_init(struct stream *st, uint32_t seq);
 

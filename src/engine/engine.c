@@ -316,7 +316,7 @@ flow_deliver(struct engine *e, struct flow *f, int dir, bool finished)
 {
 	struct stream *st = &f->dir[dir];
 	bool rules = lvm_has_rules(e->vm, EV_TCPC_RECEIVE_DATA);
-	uint64_t end, keep, k;
+	uint64_t end, keep, k, rules_keep, app_keep, hole;
 	int guard;
 
 	if (!st->init)
@@ -339,7 +339,7 @@ flow_deliver(struct engine *e, struct flow *f, int dir, bool finished)
 		end = stream_contig_end(st, st->consumed);
 		if (end == st->consumed && !finished)
 			break;
-		keep = end;
+		keep = rules_keep = end;
 		if (rules) {
 			if (lvm_event_data(e->vm, f, dir, end,
 			                   finished && end == st->next,
@@ -348,9 +348,11 @@ flow_deliver(struct engine *e, struct flow *f, int dir, bool finished)
 			/* Dropped: the bytes stay held, dropped with them. */
 			if (f->flags & FLOW_F_DROPPED)
 				return;
+			rules_keep = k;
 			if (k < keep)
 				keep = k;
 		}
+		app_keep = end;
 		if (f->app_ops != NULL) {
 			if (f->app_ops->receive(f->app, f, dir, end,
 			                        finished && end == st->next,
@@ -358,10 +360,25 @@ flow_deliver(struct engine *e, struct flow *f, int dir, bool finished)
 				flow_detach(f);
 			if (f->flags & FLOW_F_DROPPED)
 				return;
-			if (k < keep)
-				keep = k;
+			app_keep = k;
 		}
+		if (app_keep < keep)
+			keep = app_keep;
 		stream_consume(st, keep);
+		if (keep < end && rules_keep == end && f->app_ops != NULL &&
+		    (hole = stream_hole_end(st, end)) > end) {
+			/*
+			 * The dissector keeps the start of an element whose
+			 * rest a hole swallowed: it can never complete. Those
+			 * bytes are lost with the hole, reported from them on,
+			 * and the parse starts again after it.
+			 */
+			if (f->app_ops->gap != NULL)
+				f->app_ops->gap(f->app, f, dir, keep,
+				                hole - keep);
+			stream_consume(st, hole);
+			continue;
+		}
 		if (keep < end || st->consumed >= st->next)
 			break;
 	}
@@ -404,15 +421,16 @@ flow_end(struct engine *e, struct flow *f)
 	}
 	if (f->app_ops != NULL && f->app_ops->end != NULL)
 		f->app_ops->end(f->app, f);
-	/* Nothing more to parse: the dissector's memory goes now, not when
-	 * the entry leaves the table after its timed wait. */
-	flow_detach(f);
+	/* The rules still read what the dissector knows (flow.smtp). */
 	if ((f->flags & FLOW_F_NEW_FIRED) &&
 	    lvm_has_rules(e->vm, EV_TCPC_END_CONNECTION)) {
 		if (lvm_event_flow(e->vm, EV_TCPC_END_CONNECTION, f, NULL,
 		                   FLOW_UP) != HK_OK)
 			rule_failed(e, NULL);
 	}
+	/* Nothing more to parse: the dissector's memory goes now, not when
+	 * the entry leaves the table after its timed wait. */
+	flow_detach(f);
 	for (d = 0; d < 2; d++)
 		stream_release_all(&f->dir[d],
 		                   (f->flags & FLOW_F_DROPPED) != 0);

@@ -567,6 +567,60 @@ def non_ipv4():
     return cap
 
 
+# --- SMTP cases --------------------------------------------------------------
+
+
+def smtp_gap_partial_line():
+    """Segments lost in the middle of a command line and of a reply line:
+    the bytes before each hole are an element that can never complete."""
+    cap = Capture("smtp/gap-partial-line.pcap")
+    t = TcpConn(cap)
+    t.handshake()
+    t.data(S, GREETING)
+    t.data(C, b"EHLO client.example.org\r\n")
+    t.data(S, b"250-mail.example.org\r\n250 PIPELINING\r\n")
+    t.data(C, b"MAIL FROM:<a", note="a command line cut by the hole")
+    t.nxt[C] += 10
+    t.data(C, b"\r\nRCPT TO:<b@y.org>\r\n",
+           note="10 bytes before it never captured")
+    t.send(S, ACK, note="ack covers the hole")
+    t.data(S, b"250 Ok\r\n250 Ok\r\n")
+    t.data(C, b"NOOP\r\n")
+    t.data(S, b"250 O", note="a reply line cut by the hole")
+    t.nxt[S] += 5
+    t.data(S, b"\r\n", note="5 bytes before it never captured")
+    t.send(C, ACK, note="ack covers the hole")
+    t.data(C, b"QUIT\r\n")
+    t.data(S, b"221 2.0.0 Bye\r\n")
+    t.close()
+    return cap
+
+
+def smtp_gap_bdat_last():
+    """The end of a BDAT LAST chunk lost: the mail still ends there, and
+    the next mail's chunk is a mail of its own."""
+    cap = Capture("smtp/gap-bdat-last.pcap")
+    t = TcpConn(cap)
+    t.handshake()
+    t.data(S, GREETING)
+    t.data(C, b"EHLO client.example.org\r\n")
+    t.data(S, b"250-mail.example.org\r\n250 CHUNKING\r\n")
+    t.data(C, b"MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\n")
+    t.data(S, b"250 Ok\r\n250 Ok\r\n")
+    t.data(C, b"BDAT 10 LAST\r\n01234",
+           note="the last 5 bytes of the chunk are lost")
+    t.nxt[C] += 5
+    t.data(C, b"MAIL FROM:<c@x.org>\r\n")
+    t.send(S, ACK, note="ack covers the hole")
+    t.data(S, b"250 queued\r\n250 Ok\r\n")
+    t.data(C, b"RCPT TO:<d@y.org>\r\nBDAT 3 LAST\r\nxyz")
+    t.data(S, b"250 Ok\r\n250 queued\r\n")
+    t.data(C, b"QUIT\r\n")
+    t.data(S, b"221 2.0.0 Bye\r\n")
+    t.close()
+    return cap
+
+
 def all_captures():
     caps = [out_of_order(), retransmit_diff(), one_byte_segments(),
             missing_segment(), rst_middle(), data_after_close(),
@@ -574,6 +628,7 @@ def all_captures():
     caps += link_cases()
     caps += [frag_overlap_diff(), frag_simple(), frag_incomplete(),
              bad_checksum(), non_ipv4()]
+    caps += [smtp_gap_partial_line(), smtp_gap_bdat_last()]
     return caps
 
 

@@ -1749,6 +1749,8 @@ smtp_gap(void *inst, struct flow *f, int dir, uint64_t off, uint64_t len)
 	} else if (dir == FLOW_UP && fsm_current(s->fsm) == S_bdat) {
 		/* The chunk ended in the hole: commands follow it. */
 		s->bdat_left = 0;
+		if (s->bdat_last)
+			content_piece(s, (const uint8_t *)"", 0, true, false);
 		fsm_jump(s->fsm, S_response);
 		fsm_resync(s->fsm, dir, off + len);
 		return;

@@ -24,3 +24,19 @@ haka_add_pcap_test(smtp-final ${PCAP_DIR}/smtp/final.lua ${TUTO}
 	OPTIONS -l info,conn=debug,lua=debug)
 haka_add_pcap_test(smtp-policy ${PCAP_DIR}/smtp/policy.lua ${TUTO}
 	REF_TXT ${PCAP_DIR}/smtp/policy-ref.txt)
+# Crafted (tests/pcap/craft.py): a command line and a reply line cut by
+# lost segments. The bytes before each hole can never complete their
+# line: they are lost with it (smtp_gap), parsing starts again after it,
+# the replies stay paired, and every packet is forwarded. The end of the
+# connection still reads the transaction (flow.smtp).
+haka_add_pcap_test(smtp-gap-partial-line ${PCAP_DIR}/smtp/events.lua
+	${PCAP_DIR}/smtp/gap-partial-line.pcap
+	REF_TXT ${PCAP_DIR}/smtp/gap-partial-line-ref.txt
+	REF_PCAP ${PCAP_DIR}/smtp/gap-partial-line-ref.pcap)
+# Crafted: the end of a BDAT LAST chunk lost in a hole. The mail ends
+# there all the same (01234), and the next mail's chunk (xyz) is a mail
+# of its own.
+haka_add_pcap_test(smtp-gap-bdat-last ${PCAP_DIR}/smtp/events.lua
+	${PCAP_DIR}/smtp/gap-bdat-last.pcap
+	REF_TXT ${PCAP_DIR}/smtp/gap-bdat-last-ref.txt
+	REF_PCAP ${PCAP_DIR}/smtp/gap-bdat-last-ref.pcap)
