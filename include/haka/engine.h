@@ -91,6 +91,13 @@ uint32_t engine_flow_count(const struct engine *e);
 
 /* --- used by the Lua bindings ---------------------------------------- */
 
+/*
+ * A rule failed outside the engine's own calls (an application
+ * dissector's event, haka.events.started/exiting): counted in
+ * rule_errors, and under rule_error drop the packet in progress, if any,
+ * is dropped.
+ */
+void engine_rule_failed(struct engine *e);
 /* Request a drop of the flow (applied when the rules return). */
 void engine_flow_drop(struct engine *e, struct flow *f);
 /* Request a reset: RST toward each end, then drop. HK_ERR if refused. */

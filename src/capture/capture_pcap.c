@@ -401,7 +401,8 @@ pcap_sink_open(const char *path, int linktype, char *err, size_t errlen)
 		return NULL;
 	}
 	if ((sink->dumper = pcap_dump_open(sink->pcap, path)) == NULL) {
-		hk_errf(err, errlen, "%s: %s", path, pcap_geterr(sink->pcap));
+		/* libpcap's message names the file already. */
+		hk_errf(err, errlen, "%s", pcap_geterr(sink->pcap));
 		pcap_sink_free(sink);
 		return NULL;
 	}

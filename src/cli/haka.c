@@ -286,6 +286,10 @@ worker_main(void *arg)
 	w->reload_gen = atomic_load(&d->reload_gen);
 	if (w->index == 0)
 		lvm_rule_summary(w->vm);
+	/* Each worker's Lua state hears its own start and exit. */
+	if (lvm_has_rules(w->vm, EV_STARTED) &&
+	    lvm_event_simple(w->vm, EV_STARTED) != HK_OK)
+		engine_rule_failed(w->eng);
 	if (w->nfq != NULL)
 		pfd.fd = nfq_source_fd(w->nfq);
 	else if (w->live != NULL)
@@ -322,6 +326,9 @@ worker_main(void *arg)
 		publish(w);
 	}
 out:
+	if (w->vm != NULL && lvm_has_rules(w->vm, EV_EXITING) &&
+	    lvm_event_simple(w->vm, EV_EXITING) != HK_OK)
+		engine_rule_failed(w->eng);
 	if (w->eng != NULL) {
 		/*
 		 * Every held packet gets its verdict before the queue goes:

@@ -411,10 +411,21 @@ main(int argc, char **argv)
 	}
 	for (c = optind + 1; c < argc; c++)
 		hk_log(LOG_INFO, "capture", "opening file '%s'", argv[c]);
+	/* A result that cannot be written is an error before any work. */
+	if (run.out_path != NULL &&
+	    (run.sink = pcap_sink_open(run.out_path, run.linktype, err,
+	                               sizeof(err))) == NULL) {
+		fprintf(stderr, "hakapcap: cannot write the result: %s\n", err);
+		lvm_free(vm);
+		engine_free(eng);
+		pcap_source_close(src);
+		return 1;
+	}
 	lvm_rule_summary(vm);
 	hk_log(LOG_INFO, "core", "starting single threaded processing\n");
-	if (lvm_has_rules(vm, EV_STARTED))
-		lvm_event_simple(vm, EV_STARTED);
+	if (lvm_has_rules(vm, EV_STARTED) &&
+	    lvm_event_simple(vm, EV_STARTED) != HK_OK)
+		engine_rule_failed(eng);
 
 	tty = isatty(STDERR_FILENO);
 	t0 = now_sec(CLOCK_MONOTONIC);
@@ -446,8 +457,9 @@ main(int argc, char **argv)
 
 		/* The original's order: the state closes, then the table. */
 		hk_log(LOG_DEBUG, "lua", "closing state");
-		if (lvm_has_rules(vm, EV_EXITING))
-			lvm_event_simple(vm, EV_EXITING);
+		if (lvm_has_rules(vm, EV_EXITING) &&
+		    lvm_event_simple(vm, EV_EXITING) != HK_OK)
+			engine_rule_failed(eng);
 		engine_finish(eng);
 		fflush(stdout);
 		if (show_summary)

@@ -22,8 +22,9 @@ struct engine {
 	struct defrag *defrag;
 	struct engine_stats stats;
 	struct hk_time now;
-	struct flow *cur_flow; /* connection of the packet in progress */
-	int64_t expired_at;    /* second of the last expiry pass */
+	struct flow *cur_flow;  /* connection of the packet in progress */
+	struct packet *cur_pkt; /* the packet in progress */
+	int64_t expired_at;     /* second of the last expiry pass */
 	bool finishing;
 };
 
@@ -160,6 +161,8 @@ conn_log(const struct flow *f, const char *what)
 		       flow_str(f, buf, sizeof(buf)));
 }
 
+static void rule_failed(struct engine *e, struct packet *pkt);
+
 /*
  * Anomalies are counted, then raised to the rules of the layer they
  * belong to.
@@ -178,11 +181,15 @@ engine_anomaly(void *arg, enum anomaly a, struct packet *pkt)
 	if (e->vm == NULL)
 		return;
 	if (f != NULL && a >= ANOM_TCP_TRUNCATED) {
-		if (lvm_has_rules(e->vm, EV_TCPC_ANOMALY))
-			lvm_event_anomaly(e->vm, EV_TCPC_ANOMALY, f, pkt, a);
+		if (lvm_has_rules(e->vm, EV_TCPC_ANOMALY) &&
+		    lvm_event_anomaly(e->vm, EV_TCPC_ANOMALY, f, pkt, a) !=
+		        HK_OK)
+			rule_failed(e, pkt);
 	} else if (lvm_has_rules(e->vm, EV_IPV4_ANOMALY) && pkt != NULL &&
 	           (pkt->flags & PKT_F_IPV4)) {
-		lvm_event_anomaly(e->vm, EV_IPV4_ANOMALY, NULL, pkt, a);
+		if (lvm_event_anomaly(e->vm, EV_IPV4_ANOMALY, NULL, pkt, a) !=
+		    HK_OK)
+			rule_failed(e, pkt);
 	}
 }
 
@@ -192,6 +199,12 @@ rule_failed(struct engine *e, struct packet *pkt)
 	e->stats.rule_errors++;
 	if (e->conf.rule_error == RULE_ERROR_DROP && pkt != NULL)
 		packet_drop(pkt);
+}
+
+void
+engine_rule_failed(struct engine *e)
+{
+	rule_failed(e, e->cur_pkt);
 }
 
 /* --- connections ------------------------------------------------------ */
@@ -905,7 +918,9 @@ engine_process(struct engine *e, struct packet *pkt)
 		if (pkt->verdict == PKT_DROP)
 			goto out;
 	}
+	e->cur_pkt = pkt;
 	tcp_session(e, pkt);
+	e->cur_pkt = NULL;
 out:
 	e->cur_flow = NULL;
 	packet_unref(pkt);

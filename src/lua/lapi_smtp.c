@@ -14,6 +14,17 @@
 
 /* --- the hooks the dissector calls ---------------------------------------- */
 
+/*
+ * A rule of an SMTP event failed: counted, and the packet in progress
+ * dropped under rule_error drop, like the failure of a packet rule.
+ */
+static void
+check_rules(struct lvm *vm, int rc)
+{
+	if (rc != HK_OK && vm->eng != NULL)
+		engine_rule_failed(vm->eng);
+}
+
 struct res_args {
 	struct flow *f;
 	const struct gresult *res;
@@ -95,7 +106,8 @@ hook_command(void *arg, struct flow *f, const struct gresult *res)
 
 	if (lvm_has_rules(vm, EV_SMTP_COMMAND)) {
 		vm->in_app_event = true;
-		lvm_dispatch(vm, EV_SMTP_COMMAND, push_command, &a, 2, NULL, f);
+		check_rules(vm, lvm_dispatch(vm, EV_SMTP_COMMAND, push_command,
+		                             &a, 2, NULL, f));
 		vm->in_app_event = false;
 	}
 }
@@ -108,8 +120,8 @@ hook_response(void *arg, struct flow *f, const struct gresult *res)
 
 	if (lvm_has_rules(vm, EV_SMTP_RESPONSE)) {
 		vm->in_app_event = true;
-		lvm_dispatch(vm, EV_SMTP_RESPONSE, push_response, &a, 2, NULL,
-		             f);
+		check_rules(vm, lvm_dispatch(vm, EV_SMTP_RESPONSE,
+		                             push_response, &a, 2, NULL, f));
 		vm->in_app_event = false;
 	}
 }
@@ -205,11 +217,11 @@ hook_content(void *arg, struct flow *f, const uint8_t *p, size_t len, bool last)
 	if (!lvm_has_rules(vm, EV_SMTP_MAIL_CONTENT))
 		return;
 	if (len > 0)
-		lvm_dispatch(vm, EV_SMTP_MAIL_CONTENT, push_content, &a, 2,
-		             NULL, f);
+		check_rules(vm, lvm_dispatch(vm, EV_SMTP_MAIL_CONTENT,
+		                             push_content, &a, 2, NULL, f));
 	if (f->flags & FLOW_F_DROPPED)
 		return;
-	lvm_streamed(vm, f, &ops);
+	check_rules(vm, lvm_streamed(vm, f, &ops));
 }
 
 struct anom_args {
@@ -236,7 +248,8 @@ hook_anomaly(void *arg, struct flow *f, enum anomaly an)
 	if (LOG_DEBUG_ENABLED("anomaly"))
 		hk_log(LOG_DEBUG, "anomaly", "%s", anomaly_name(an));
 	if (lvm_has_rules(vm, EV_SMTP_ANOMALY))
-		lvm_dispatch(vm, EV_SMTP_ANOMALY, push_anomaly, &a, 2, NULL, f);
+		check_rules(vm, lvm_dispatch(vm, EV_SMTP_ANOMALY, push_anomaly,
+		                             &a, 2, NULL, f));
 }
 
 static void
@@ -251,8 +264,8 @@ hook_starttls(void *arg, struct flow *f)
 	struct lvm *vm = arg;
 
 	if (lvm_has_rules(vm, EV_SMTP_STARTTLS))
-		lvm_dispatch(vm, EV_SMTP_STARTTLS, push_flow_only, f, 1, NULL,
-		             f);
+		check_rules(vm, lvm_dispatch(vm, EV_SMTP_STARTTLS,
+		                             push_flow_only, f, 1, NULL, f));
 }
 
 static void

@@ -1,9 +1,9 @@
 #!/bin/bash
-# hakapcap's answers to bad input: a clear message and a non-zero exit
+# hakapcap's (and, given, haka's) answers to bad input: a clear message and a non-zero exit
 # (2 for bad arguments, 1 for an unreadable capture or a broken rule
 # file, whose message names the file and the line).
 set -u
-hakapcap=$1 data=$2
+hakapcap=$1 data=$2 haka=${3:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0 n=0
@@ -41,6 +41,20 @@ expect runtime-error 1 "runtime.lua:2: undefined global 'undefined_thing'" -- "$
 expect missing-rules 1 'no-such.lua' -- "$hakapcap" "$tmp/no-such.lua" "$cap"
 expect version 0 '^version [0-9.]+, arch [A-Za-z0-9_]+, lua 5\.3$' -- "$hakapcap" --version
 expect good 0 'summary: packets 48' -- "$hakapcap" "$tmp/ok.lua" "$cap"
+# The result capture is opened before any packet is read: a path that
+# cannot be written stops the run (it used to exit 0 without a result).
+expect unwritable-output 1 "cannot write the result: $tmp/no-dir/out.pcap: No such file" -- "$hakapcap" -o "$tmp/no-dir/out.pcap" "$tmp/ok.lua" "$cap"
+
+# haka.events.started and exiting fire in hakapcap and in every worker of
+# the daemon (here replaying the capture file: no privilege needed).
+printf 'haka.rule{on = haka.events.started, eval = function () haka.log("STARTED fired") end}\nhaka.rule{on = haka.events.exiting, eval = function () haka.log("EXITING fired") end}\n' >"$tmp/life.lua"
+expect hakapcap-life 0 'EXITING fired' -- "$hakapcap" "$tmp/life.lua" "$cap"
+if [ -n "${haka:-}" ]; then
+	printf 'general:\n  rules: %s\n  pid_file: %s\ncapture:\n  mode: pcap\n  pcap:\n    file: %s\ncontrol:\n  socket: %s\n' \
+		"$tmp/life.lua" "$tmp/haka.pid" "$cap" "$tmp/ctl.sock" >"$tmp/life.conf"
+	expect haka-started 0 'STARTED fired' -- "$haka" -c "$tmp/life.conf" --no-daemon
+	expect haka-exiting 0 'EXITING fired' -- "$haka" -c "$tmp/life.conf" --no-daemon
+fi
 
 echo "$((n - fail)) passed, $fail failed"
 [ $fail -eq 0 ]
