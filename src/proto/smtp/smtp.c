@@ -89,7 +89,7 @@ struct smtp {
 	/* input of the current call */
 	const struct stream *st;
 	const struct stream_seg *hint;
-	struct ginput *in_up; /* the client's, while it is parsed */
+	bool up_eof; /* this call has the client's last bytes (a close) */
 	/* last: not zeroed by smtp_new (written before being read) */
 	struct pending pq_inline[SMTP_PENDING_INLINE];
 	char params_inline[SMTP_PARAMS_INLINE];
@@ -821,9 +821,6 @@ ex_command(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 	    bdat_parse(param, &s->bdat_size, &s->bdat_last)) {
 		s->bdat_start = a->res->end;
 		s->bdat_left = s->bdat_size;
-		/* A chunk cut by the end of the connection is truncated. */
-		if (s->in_up != NULL)
-			s->in_up->eof = false;
 		bdat_empty = s->bdat_size == 0;
 	}
 	pending_push(s, v, param);
@@ -867,17 +864,24 @@ bdat_parse(const struct gresult *param, uint64_t *size, bool *last)
 	return true;
 }
 
+/* A well-formed BDAT command, and the size of its chunk. */
+static bool
+cmd_bdat(struct smtp *s, const struct gresult *res, uint64_t *size)
+{
+	bool last;
+
+	return cmd_verb(s, res) == SMTP_V_BDAT &&
+	       bdat_parse(res_param(res), size, &last);
+}
+
 static bool
 when_bdat(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 {
 	uint64_t size;
-	bool last;
 
-	(void)ctx;
 	(void)m;
 	(void)arg;
-	return cmd_verb(ctx, a->res) == SMTP_V_BDAT &&
-	       bdat_parse(res_param(a->res), &size, &last);
+	return cmd_bdat(ctx, a->res, &size);
 }
 
 /* "BDAT 0 [LAST]": no chunk follows the command line. */
@@ -885,12 +889,10 @@ static bool
 when_bdat_empty(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 {
 	uint64_t size;
-	bool last;
 
 	(void)m;
 	(void)arg;
-	return cmd_verb(ctx, a->res) == SMTP_V_BDAT &&
-	       bdat_parse(res_param(a->res), &size, &last) && size == 0;
+	return cmd_bdat(ctx, a->res, &size) && size == 0;
 }
 
 static bool
@@ -1179,7 +1181,11 @@ ex_too_many_errors(void *ctx, struct fsm *m, const struct fsm_args *a,
 	           gparse_error_str(a->error, buf, sizeof(buf)));
 }
 
-/* The client's bytes end (the connection closes) inside DATA content. */
+/*
+ * The client's bytes end (the connection closes) inside mail content: the
+ * parse error is the end of the input, before the end of data or the end
+ * of the BDAT chunk.
+ */
 static bool
 when_data_cut(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 {
@@ -1187,24 +1193,28 @@ when_data_cut(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 
 	(void)m;
 	(void)arg;
-	return a->dir == FSM_UP && s->in_up != NULL && s->in_up->eof;
+	return a->dir == FSM_UP && s->up_eof;
 }
 
 /*
  * Everything the client sent was passed on as content, up to the end of
- * the connection (the data node delivered it at the end of the input),
- * but the end of data never came: truncated, not invalid.
+ * the connection, but the mail never ended: truncated, not invalid. DATA's
+ * node ended the content at the end of the input; a chunk's is ended here.
  */
 static void
 ex_data_cut(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 {
 	struct smtp *s = ctx;
 
-	(void)m;
 	(void)a;
 	(void)arg;
 	anomaly(s, ANOM_SMTP_TRUNCATED);
 	s->txn.in_data = false;
+	if (fsm_current(m) == S_bdat) {
+		content_flush(s, true);
+		s->bdat_left = 0;
+		fsm_jump(m, S_response);
+	}
 }
 
 static void
@@ -1439,6 +1449,8 @@ build_fsm(void)
 
 	/* bdat_transmission: a chunk of the announced size. */
 	fsm_on(D, S_bdat, FSM_EV_UP, NULL, ex_bdat_done, S_response, NULL);
+	fsm_on(D, S_bdat, FSM_EV_PARSE_ERROR, when_data_cut, ex_data_cut, NULL,
+	       NULL);
 	fsm_on(D, S_bdat, FSM_EV_DOWN, NULL, ex_reply, NULL, NULL);
 
 	/* authentication: one line of the AUTH exchange. */
@@ -1630,16 +1642,14 @@ learn_line_endings(struct smtp *s, uint64_t end)
 	}
 }
 
-static void parse_dir_loop(struct smtp *s, int dir, struct ginput *in,
-                           uint64_t end, bool finished, uint64_t *keep);
-
 /* Parse what direction dir has up to end; *keep: the bytes still needed. */
 static void
 parse_dir(struct smtp *s, struct flow *f, int dir, uint64_t end, bool finished,
           uint64_t *keep)
 {
-	struct ginput in, *in_up = s->in_up;
-	const struct fsm_state *cur = fsm_current(s->fsm);
+	struct ginput in;
+	uint64_t from;
+	int guard;
 
 	s->st = &f->dir[dir];
 	s->hint = NULL;
@@ -1647,23 +1657,7 @@ parse_dir(struct smtp *s, struct flow *f, int dir, uint64_t end, bool finished,
 	in.span = input_span;
 	in.ctx = s;
 	in.end = end;
-	/*
-	 * A connection that ends inside a BDAT chunk is not a parse error:
-	 * what came is content, and smtp_end says the mail was truncated.
-	 */
-	in.eof = finished && !(dir == FLOW_UP && cur == S_bdat);
-	s->in_up = dir == FLOW_UP ? &in : NULL;
-	parse_dir_loop(s, dir, &in, end, finished, keep);
-	s->in_up = in_up;
-}
-
-static void
-parse_dir_loop(struct smtp *s, int dir, struct ginput *in, uint64_t end,
-               bool finished, uint64_t *keep)
-{
-	uint64_t from;
-	int guard;
-
+	in.eof = finished;
 	for (guard = 0; guard < 4096; guard++) {
 		if (s->resync[dir]) {
 			uint64_t at;
@@ -1680,7 +1674,7 @@ parse_dir_loop(struct smtp *s, int dir, struct ginput *in, uint64_t end,
 			s->resync[dir] = false;
 			fsm_resync(s->fsm, dir, at);
 		}
-		if (fsm_update(s->fsm, dir, in, keep) != HK_OK) {
+		if (fsm_update(s->fsm, dir, &in, keep) != HK_OK) {
 			*keep = end;
 			return;
 		}
@@ -1712,7 +1706,9 @@ smtp_receive(void *inst, struct flow *f, int dir, uint64_t end, bool finished,
 		return HK_OK; /* encrypted: metadata only */
 	s->content = s->hooks.want_content != NULL &&
 	             s->hooks.want_content(s->hooks.arg);
+	s->up_eof = finished && dir == FLOW_UP;
 	parse_dir(s, f, dir, end, finished, keep);
+	s->up_eof = false;
 	if (dir == FLOW_DOWN && s->up_held && !fsm_finished(s->fsm) &&
 	    fsm_current(s->fsm) != S_data_wait) {
 		/*
