@@ -9,6 +9,7 @@
 #define HAKA_CONF_H
 
 #include <haka/alert.h>
+#include <haka/smtp_limits.h>
 #include <haka/types.h>
 
 #define CONF_MAX_QUEUES        16
@@ -89,6 +90,9 @@ struct conf {
 	bool lua_allow_debug;
 	int midstream; /* enum midstream_policy */
 
+	/* smtp */
+	struct smtp_limits smtp;
+
 	/*
 	 * general.threads was given (file or --opt); when false, threads
 	 * follows the number of nfqueue queues (1 with pcap).
@@ -111,6 +115,13 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
  * "capture:nfqueue.queues=0,1". HK_OK or HK_ERR with a message in err.
  */
 int conf_set(struct conf *c, const char *opt, char *err, size_t errlen);
+
+/*
+ * Apply "key=value" to a key of section (hakapcap --smtp-limit applies
+ * "command_line=600" to section smtp). Errors read "key=value: message".
+ */
+int conf_set_key(struct conf *c, const char *section, const char *kv, char *err,
+                 size_t errlen);
 
 /* Check the whole (e.g. a rule file is set). HK_OK or HK_ERR. */
 int conf_check(const struct conf *c, char *err, size_t errlen);

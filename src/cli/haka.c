@@ -1074,7 +1074,7 @@ main(int argc, char **argv)
 		return 5;
 
 	err[0] = '\0';
-	if (smtp_init(NULL, err, sizeof(err)) != HK_OK) {
+	if (smtp_init(&d->conf.smtp, err, sizeof(err)) != HK_OK) {
 		fprintf(stderr, "haka: %s\n", err);
 		return 1;
 	}

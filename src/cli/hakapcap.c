@@ -14,6 +14,7 @@
 #include <haka/alert.h>
 #include <haka/version.h>
 #include <haka/capture.h>
+#include <haka/conf.h>
 #include <haka/engine.h>
 #include <haka/log.h>
 #include <haka/lvm.h>
@@ -67,6 +68,12 @@ usage(FILE *fp)
 	    "\t--tcp-checksum:         Verify TCP checksums (counted as "
 	    "anomalies)\n"
 	    "\t--no-ip-checksum:       Do not verify IPv4 header checksums\n"
+	    "\t--smtp-limit <key=N>:   An SMTP limit, as in haka.conf's "
+	    "section smtp\n"
+	    "\t                          (command_line=512, reply_line=512, "
+	    "text_line=1000,\n"
+	    "\t                          max_line=4096, max_pending=1000, "
+	    "max_errors=10)\n"
 	    "\t--no-summary:           Do not print the end-of-run summary\n");
 }
 
@@ -170,6 +177,7 @@ enum {
 	OPT_ALLOW_DEBUG,
 	OPT_OOO_LIMIT,
 	OPT_NO_IP_CSUM,
+	OPT_SMTP_LIMIT,
 };
 
 static bool
@@ -210,7 +218,9 @@ main(int argc, char **argv)
 	    {"allow-debug", no_argument, NULL, OPT_ALLOW_DEBUG},
 	    {"tcp-ooo-limit", required_argument, NULL, OPT_OOO_LIMIT},
 	    {"no-ip-checksum", no_argument, NULL, OPT_NO_IP_CSUM},
+	    {"smtp-limit", required_argument, NULL, OPT_SMTP_LIMIT},
 	    {NULL, 0, NULL, 0}};
+	static struct conf limc; /* section smtp of haka.conf */
 	struct engine_conf conf;
 	struct lvm_conf lconf = {0};
 	struct engine_output out;
@@ -228,6 +238,7 @@ main(int argc, char **argv)
 	int c, rc = 0;
 
 	engine_conf_defaults(&conf);
+	conf_defaults(&limc);
 	conf.pass_through = true;
 	/*
 	 * Captures often hold segments whose checksum the sending NIC was to
@@ -333,6 +344,14 @@ main(int argc, char **argv)
 		case OPT_ALLOW_DEBUG:
 			lconf.allow_debug = true;
 			break;
+		case OPT_SMTP_LIMIT:
+			if (conf_set_key(&limc, "smtp", optarg, err,
+			                 sizeof(err)) != HK_OK) {
+				fprintf(stderr, "hakapcap: --smtp-limit %s\n",
+				        err);
+				return 2;
+			}
+			break;
 		case OPT_TCP_CSUM:
 			conf.tcp_verify_checksum = true;
 			break;
@@ -364,6 +383,7 @@ main(int argc, char **argv)
 	} else {
 		alert_add_output(stdout, afmt, false);
 	}
+	smtp_set_limits(&limc.smtp);
 	if (dump_graph) {
 		/* The tutorial's graphs: smtp-grammar.dot,
 		 * smtp-state-machine.dot */

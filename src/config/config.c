@@ -707,6 +707,17 @@ static const struct conf_key conf_rules[] = {
     KEND,
 };
 
+static const struct conf_key conf_smtp[] = {
+    KNUM("command_line", smtp.command_line, NUM_SIZE, 1, SMTP_LINE_LIMIT_MAX),
+    KNUM("reply_line", smtp.reply_line, NUM_SIZE, 1, SMTP_LINE_LIMIT_MAX),
+    KNUM("text_line", smtp.text_line, NUM_SIZE, 1, SMTP_LINE_LIMIT_MAX),
+    KNUM("max_line", smtp.max_line, NUM_SIZE, SMTP_MAX_LINE_MIN,
+         SMTP_LINE_LIMIT_MAX),
+    KNUM("max_pending", smtp.max_pending, NUM_DEC, 1, SMTP_MAX_PENDING_MAX),
+    KNUM("max_errors", smtp.max_errors, NUM_DEC, 1, UINT32_MAX),
+    KEND,
+};
+
 static const struct conf_key conf_sections[] = {
     KGROUP("general", CK_GROUP, conf_general),
     KGROUP("capture", CK_GROUP, conf_capture),
@@ -715,6 +726,7 @@ static const struct conf_key conf_sections[] = {
     KGROUP("control", CK_GROUP, conf_control),
     KGROUP("limits", CK_GROUP, conf_limits),
     KGROUP("rules", CK_GROUP, conf_rules),
+    KGROUP("smtp", CK_GROUP, conf_smtp),
     KEND,
 };
 
@@ -865,6 +877,8 @@ conf_defaults(struct conf *c)
 	c->lua_allow_io = false;
 	c->lua_allow_debug = false;
 	c->midstream = MIDSTREAM_ACCEPT;
+
+	c->smtp = (struct smtp_limits)SMTP_LIMITS_DEFAULT;
 }
 
 /* --- the file --------------------------------------------------------- */
@@ -1313,28 +1327,25 @@ conf_set_opt(struct conf_ctx *x, struct conf *c, char *opt)
 	}
 }
 
-int
-conf_set(struct conf *c, const char *opt, char *err, size_t errlen)
+/*
+ * Apply buf ("section:key=value", overwritten) to c; on error, err reads
+ * "PREFIX SHOWN: message". A failed override leaves c as it was.
+ */
+static int
+conf_override(struct conf *c, char *buf, const char *prefix, const char *shown,
+              char *err, size_t errlen)
 {
 	struct conf_ctx x;
 	struct conf *tmp;
-	char buf[CONF_OPT_MAX];
-	size_t len = strlen(opt);
 
 	memset(&x, 0, sizeof(x));
-	if (len >= sizeof(buf)) {
-		hk_errf(err, errlen, "--opt %.64s...: too long", opt);
-		return HK_ERR;
-	}
-	memcpy(buf, opt, len + 1);
-	/* Work on a copy: a failed override leaves c as it was. */
 	if ((tmp = malloc(sizeof(*tmp))) == NULL) {
-		hk_errf(err, errlen, "--opt %s: out of memory", opt);
+		hk_errf(err, errlen, "%s%s: out of memory", prefix, shown);
 		return HK_ERR;
 	}
 	memcpy(tmp, c, sizeof(*tmp));
 	if (conf_set_opt(&x, tmp, buf) != HK_OK) {
-		hk_errf(err, errlen, "--opt %s: %s", opt, x.msg);
+		hk_errf(err, errlen, "%s%s: %s", prefix, shown, x.msg);
 		free(tmp);
 		return HK_ERR;
 	}
@@ -1342,6 +1353,38 @@ conf_set(struct conf *c, const char *opt, char *err, size_t errlen)
 	memcpy(c, tmp, sizeof(*c));
 	free(tmp);
 	return HK_OK;
+}
+
+int
+conf_set(struct conf *c, const char *opt, char *err, size_t errlen)
+{
+	char buf[CONF_OPT_MAX];
+	size_t len = strlen(opt);
+
+	if (len >= sizeof(buf)) {
+		hk_errf(err, errlen, "--opt %.64s...: too long", opt);
+		return HK_ERR;
+	}
+	memcpy(buf, opt, len + 1);
+	return conf_override(c, buf, "--opt ", opt, err, errlen);
+}
+
+int
+conf_set_key(struct conf *c, const char *section, const char *kv, char *err,
+             size_t errlen)
+{
+	char buf[CONF_OPT_MAX];
+
+	if ((size_t)snprintf(buf, sizeof(buf), "%s:%s", section, kv) >=
+	    sizeof(buf)) {
+		hk_errf(err, errlen, "%.64s...: too long", kv);
+		return HK_ERR;
+	}
+	if (strchr(kv, '=') == NULL) {
+		hk_errf(err, errlen, "%s: expected KEY=VALUE", kv);
+		return HK_ERR;
+	}
+	return conf_override(c, buf, "", kv, err, errlen);
 }
 
 /* --- the whole -------------------------------------------------------- */

@@ -194,6 +194,9 @@ test_defaults(void)
 	FAIL_IF(c.lua_allow_io);
 	FAIL_IF(c.lua_allow_debug);
 	FAIL_IF_NOT(c.midstream == MIDSTREAM_ACCEPT);
+	FAIL_IF_NOT(c.smtp.command_line == 512 && c.smtp.reply_line == 512);
+	FAIL_IF_NOT(c.smtp.text_line == 1000 && c.smtp.max_line == 4096);
+	FAIL_IF_NOT(c.smtp.max_pending == 1000 && c.smtp.max_errors == 10);
 }
 
 /* An empty file (or only comments) is all defaults. */
@@ -265,7 +268,14 @@ static const char full_conf[] = "# every key, none at its default\n"
                                 "  on_error: accept\n"
                                 "  allow_io: yes\n"
                                 "  allow_debug: on\n"
-                                "  midstream: drop\n";
+                                "  midstream: drop\n"
+                                "smtp:\n"
+                                "  command_line: 1000\n"
+                                "  reply_line: 2K\n"
+                                "  text_line: 998\n"
+                                "  max_line: 64K\n"
+                                "  max_pending: 200\n"
+                                "  max_errors: 3\n";
 
 static void
 test_full(void)
@@ -321,6 +331,9 @@ test_full(void)
 	FAIL_IF_NOT(c.lua_allow_io);
 	FAIL_IF_NOT(c.lua_allow_debug);
 	FAIL_IF_NOT(c.midstream == MIDSTREAM_DROP);
+	FAIL_IF_NOT(c.smtp.command_line == 1000 && c.smtp.reply_line == 2048);
+	FAIL_IF_NOT(c.smtp.text_line == 998 && c.smtp.max_line == 65536);
+	FAIL_IF_NOT(c.smtp.max_pending == 200 && c.smtp.max_errors == 3);
 	FAIL_IF_NOT(conf_check(&c, err, sizeof(err)) == HK_OK);
 }
 
@@ -426,6 +439,9 @@ test_haka_conf(void)
 	FAIL_IF_NOT(c.rule_error_drop);
 	FAIL_IF(c.lua_allow_io || c.lua_allow_debug);
 	FAIL_IF_NOT(c.midstream == MIDSTREAM_ACCEPT);
+	FAIL_IF_NOT(c.smtp.command_line == 512 && c.smtp.reply_line == 512);
+	FAIL_IF_NOT(c.smtp.text_line == 1000 && c.smtp.max_line == 4096);
+	FAIL_IF_NOT(c.smtp.max_pending == 1000 && c.smtp.max_errors == 10);
 }
 
 /*
@@ -695,6 +711,20 @@ test_errors_values(void)
 	    load_fails("limits:\n  stream_ooo_bytes: 4G\n",
 	               "2:21: limits.stream_ooo_bytes: value '4G' out of "
 	               "range (0 to 4294967295)"));
+	FAIL_IF_NOT(load_fails("smtp:\n  command_line: 0\n",
+	                       "2:17: smtp.command_line: value '0' out of "
+	                       "range (1 to 1048576)"));
+	FAIL_IF_NOT(load_fails("smtp:\n  max_line: 100\n",
+	                       "2:13: smtp.max_line: value '100' out of "
+	                       "range (512 to 1048576)"));
+	FAIL_IF_NOT(load_fails("smtp:\n  max_pending: 100001\n",
+	                       "2:16: smtp.max_pending: value '100001' out of "
+	                       "range (1 to 100000)"));
+	FAIL_IF_NOT(load_fails("smtp:\n  max_errors: 0\n",
+	                       "2:15: smtp.max_errors: value '0' out of "
+	                       "range (1 to 4294967295)"));
+	FAIL_IF_NOT(load_fails("smtp:\n  line: 10\n",
+	                       "2:3: unknown key 'line' in smtp"));
 	FAIL_IF_NOT(load_fails("limits:\n  stream_memcap: 0\n",
 	                       "2:18: limits.stream_memcap: value '0' out of "
 	                       "range (1 to 18446744073709551615)"));
@@ -1024,6 +1054,33 @@ test_set(void)
 	FAIL_IF_NOT(c.threads == 3);
 }
 
+/* hakapcap --smtp-limit: KEY=VALUE applied to one section. */
+static void
+test_set_key(void)
+{
+	struct conf c;
+	char err[1024] = "";
+
+	conf_defaults(&c);
+	FAIL_IF_NOT(conf_set_key(&c, "smtp", "max_line=8K", err, sizeof(err)) ==
+	            HK_OK);
+	FAIL_IF_NOT(c.smtp.max_line == 8192);
+	FAIL_IF_NOT(conf_set_key(&c, "smtp", "command_line=1", err,
+	                         sizeof(err)) == HK_OK);
+	FAIL_IF_NOT(c.smtp.command_line == 1);
+	FAIL_IF_NOT(conf_set_key(&c, "smtp", "max_line=511", err,
+	                         sizeof(err)) == HK_ERR);
+	FAIL_IF_NOT(strcmp(err, "max_line=511: value '511' out of range "
+	                        "(512 to 1048576)") == 0);
+	FAIL_IF_NOT(c.smtp.max_line == 8192); /* unchanged */
+	FAIL_IF_NOT(conf_set_key(&c, "smtp", "max_line", err, sizeof(err)) ==
+	            HK_ERR);
+	FAIL_IF_NOT(strcmp(err, "max_line: expected KEY=VALUE") == 0);
+	FAIL_IF_NOT(conf_set_key(&c, "smtp", "lines=3", err, sizeof(err)) ==
+	            HK_ERR);
+	FAIL_IF_NOT(strcmp(err, "lines=3: unknown key 'lines' in smtp") == 0);
+}
+
 static void
 test_set_errors(void)
 {
@@ -1198,6 +1255,7 @@ main(void)
 		return 1;
 	}
 	RUN_TEST(test_defaults);
+	RUN_TEST(test_set_key);
 	RUN_TEST(test_empty_file);
 	RUN_TEST(test_full);
 	RUN_TEST(test_spellings);

@@ -95,14 +95,7 @@ struct smtp {
 	char params_inline[SMTP_PARAMS_INLINE];
 };
 
-static struct smtp_limits limits = {
-    .command_line = 512,
-    .reply_line = 512,
-    .text_line = 1000,
-    .max_line = 4096,
-    .max_pending = 1000,
-    .max_errors = 10,
-};
+static struct smtp_limits limits = SMTP_LIMITS_DEFAULT;
 
 static struct grammar *G;
 static struct gnode *n_command, *n_responses, *n_data, *n_bdat, *n_auth;
@@ -1466,6 +1459,12 @@ build_fsm(void)
 	fsm_on(D, FSM_ANY, FSM_EV_FAIL, NULL, ex_fail, NULL, NULL);
 	fsm_initial(D, S_init);
 	return fsm_def_check(D, warn_states);
+}
+
+void
+smtp_set_limits(const struct smtp_limits *lim)
+{
+	limits = *lim;
 }
 
 int

@@ -13,6 +13,7 @@
 #include <haka/anomaly.h>
 #include <haka/dissector.h>
 #include <haka/grammar.h>
+#include <haka/smtp_limits.h>
 
 enum smtp_verb {
 	SMTP_V_UNKNOWN = 0,
@@ -76,17 +77,18 @@ struct smtp_hooks {
 	void *arg;
 };
 
-struct smtp_limits {
-	uint32_t command_line; /* RFC 5321 4.5.3.1.4: 512 */
-	uint32_t reply_line;   /* RFC 5321 4.5.3.1.5: 512 */
-	uint32_t text_line;    /* RFC 5321 4.5.3.1.6: 1000 */
-	uint32_t max_line;     /* hard limit: longer lines are errors */
-	uint32_t max_pending;  /* pipelined commands awaiting replies */
-	uint32_t max_errors;   /* invalid lines before giving up */
-};
-
-/* Build the grammar and the state machine (once, at start-up). */
+/*
+ * Build the grammar and the state machine (once, at start-up), with lim
+ * (NULL: the limits set before, by default SMTP_LIMITS_DEFAULT). Called
+ * again once built, it does nothing.
+ */
 int smtp_init(const struct smtp_limits *lim, char *err, size_t errlen);
+
+/*
+ * Set the limits the next smtp_init builds with (the first require('smtp')
+ * of a rule file calls it): no cost for rule files without SMTP.
+ */
+void smtp_set_limits(const struct smtp_limits *lim);
 void smtp_cleanup(void);
 
 /* The dissector's operations, for engine_flow_attach. */

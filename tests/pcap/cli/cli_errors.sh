@@ -43,6 +43,7 @@ expect version 0 '^version [0-9.]+, arch [A-Za-z0-9_]+, lua 5\.3$' -- "$hakapcap
 expect good 0 'summary: packets 48' -- "$hakapcap" "$tmp/ok.lua" "$cap"
 # The result capture is opened before any packet is read: a path that
 # cannot be written stops the run (it used to exit 0 without a result).
+expect bad-smtp-limit 2 "smtp-limit max_line=100: value '100' out of range \\(512 to 1048576\\)" -- "$hakapcap" --smtp-limit max_line=100 "$tmp/ok.lua" "$cap"
 expect unwritable-output 1 "cannot write the result: $tmp/no-dir/out.pcap: No such file" -- "$hakapcap" -o "$tmp/no-dir/out.pcap" "$tmp/ok.lua" "$cap"
 
 # haka.events.started and exiting fire in hakapcap and in every worker of
@@ -54,6 +55,16 @@ if [ -n "${haka:-}" ]; then
 		"$tmp/life.lua" "$tmp/haka.pid" "$cap" "$tmp/ctl.sock" >"$tmp/life.conf"
 	expect haka-started 0 'STARTED fired' -- "$haka" -c "$tmp/life.conf" --no-daemon
 	expect haka-exiting 0 'EXITING fired' -- "$haka" -c "$tmp/life.conf" --no-daemon
+	# The section smtp of haka.conf reaches the dissector: the tutorial's
+	# MAIL command (29 bytes) is over a command_line of 20.
+	printf 'haka.rule{on = require("smtp").events.anomaly, eval = function (f, name) haka.log("SMTP ANOMALY %%s", name) end}\nrequire("smtp").install_tcp_rule(25)\n' >"$tmp/anom.lua"
+	sed "s|$tmp/life.lua|$tmp/anom.lua|" "$tmp/life.conf" >"$tmp/limits.conf"
+	printf 'smtp:\n  command_line: 20\n' >>"$tmp/limits.conf"
+	expect haka-smtp-limits 0 'SMTP ANOMALY smtp_command_line_too_long' -- "$haka" -c "$tmp/limits.conf" --no-daemon
+	expect haka-smtp-opt 0 'SMTP ANOMALY smtp_command_line_too_long' -- "$haka" -c "$tmp/life.conf" --no-daemon --opt smtp:command_line=28 -r "$tmp/anom.lua"
+	cp "$tmp/life.conf" "$tmp/bad-limit.conf"
+	printf 'smtp:\n  max_line: 100\n' >>"$tmp/bad-limit.conf"
+	expect haka-smtp-bad-limit 1 "bad-limit.conf:[0-9]+:[0-9]+: smtp.max_line: value '100' out of range \\(512 to 1048576\\)" -- "$haka" -c "$tmp/bad-limit.conf" --no-daemon
 fi
 
 echo "$((n - fail)) passed, $fail failed"

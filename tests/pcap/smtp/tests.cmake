@@ -44,3 +44,11 @@ haka_add_pcap_test(smtp-gap-bdat-last ${PCAP_DIR}/smtp/events.lua
 # RCPT): 47 of the tutorial's 48 packets are forwarded.
 haka_add_pcap_test(smtp-rule-error ${PCAP_DIR}/smtp/rule-error.lua ${TUTO}
 	REF_PCAP ${PCAP_DIR}/smtp/rule-error-ref.pcap)
+# The SMTP line limits set lower with --smtp-limit (haka.conf's section
+# smtp): the MAIL command (29 bytes with CRLF) is over 20, the greeting
+# (54) over 40, and of the two content lines (17 and 22) the second is
+# over 18. Each raises its anomaly, and the mail still goes through.
+haka_add_pcap_test(smtp-limits ${PCAP_DIR}/smtp/events.lua ${TUTO}
+	REF_TXT ${PCAP_DIR}/smtp/limits-ref.txt
+	OPTIONS --smtp-limit command_line=20 --smtp-limit reply_line=40
+		--smtp-limit text_line=18)

@@ -1,0 +1,31 @@
+/*
+ * The SMTP dissector's limits: set in haka.conf (section smtp) or with
+ * hakapcap --smtp-limit, read once at start (smtp_init).
+ */
+#ifndef HAKA_SMTP_LIMITS_H
+#define HAKA_SMTP_LIMITS_H
+
+#include <stdint.h>
+
+struct smtp_limits {
+	uint32_t command_line; /* RFC 5321 4.5.3.1.4: 512, anomaly beyond */
+	uint32_t reply_line;   /* RFC 5321 4.5.3.1.5: 512, anomaly beyond */
+	uint32_t text_line;    /* RFC 5321 4.5.3.1.6: 1000, anomaly beyond */
+	uint32_t max_line;     /* parameter or reply text; longer: invalid */
+	uint32_t max_pending;  /* pipelined commands awaiting replies */
+	uint32_t max_errors;   /* invalid lines before giving up */
+};
+
+/* The defaults, as an initializer. */
+#define SMTP_LIMITS_DEFAULT                                                    \
+	{                                                                      \
+		.command_line = 512, .reply_line = 512, .text_line = 1000,     \
+		.max_line = 4096, .max_pending = 1000, .max_errors = 10        \
+	}
+
+/* The bounds the configuration accepts. */
+#define SMTP_LINE_LIMIT_MAX  (1u << 20)
+#define SMTP_MAX_LINE_MIN    512u
+#define SMTP_MAX_PENDING_MAX 100000u
+
+#endif
