@@ -27,6 +27,12 @@ int link_decode(struct packet *pkt);
 /* Whether a DLT is one link_decode understands. */
 bool link_supported(int dlt);
 
+/*
+ * HK_OK when link_supported(dlt), else HK_ERR with "link type N (NAME) is
+ * not supported (...)" in err: a capture of it could not be inspected.
+ */
+int link_check(int dlt, char *err, size_t errlen);
+
 /* --- reading capture files ------------------------------------------- */
 
 struct pcap_source;

@@ -87,6 +87,20 @@ struct pcap_sink {
 #define PCAP_SOURCE_IOBUF (256 * 1024)
 
 /*
+ * p, or NULL (p closed, the reason in errbuf) when its link type is one
+ * the engine cannot decode: none of its packets could be inspected.
+ */
+static pcap_t *
+pcap_check_link(pcap_t *p, char *errbuf)
+{
+	if (p == NULL ||
+	    link_check(pcap_datalink(p), errbuf, PCAP_ERRBUF_SIZE) == HK_OK)
+		return p;
+	pcap_close(p);
+	return NULL;
+}
+
+/*
  * Open file for src (whose iobuf must be free): "-" is the standard
  * input, as for pcap_open_offline.
  */
@@ -102,8 +116,10 @@ pcap_source_open_file(struct pcap_source *src, const char *file, char *errbuf)
 	 * ts.nsec is exact for both kinds.
 	 */
 	if (strcmp(file, "-") == 0)
-		return pcap_open_offline_with_tstamp_precision(
-		    file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+		return pcap_check_link(
+		    pcap_open_offline_with_tstamp_precision(
+		        file, PCAP_TSTAMP_PRECISION_NANO, errbuf),
+		    errbuf);
 	if ((fp = fopen(file, "rb")) == NULL) {
 		snprintf(errbuf, PCAP_ERRBUF_SIZE, "%s", strerror(errno));
 		return NULL;
@@ -117,8 +133,11 @@ pcap_source_open_file(struct pcap_source *src, const char *file, char *errbuf)
 	/* pcap_close closes fp; on failure libpcap leaves it to us. */
 	p = pcap_fopen_offline_with_tstamp_precision(
 	    fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
-	if (p == NULL) {
+	if (p == NULL)
 		fclose(fp);
+	else
+		p = pcap_check_link(p, errbuf);
+	if (p == NULL) {
 		free(src->iobuf);
 		src->iobuf = NULL;
 	}

@@ -6,6 +6,9 @@
  * Every length comes from the capture, so every read is checked against
  * pkt->caplen first.
  */
+#include <pcap/pcap.h>
+#include <stdio.h>
+
 #include <haka/capture.h>
 
 /* Link header layouts (tcpdump.org link-layer header types). */
@@ -228,4 +231,19 @@ link_supported(int dlt)
 	default:
 		return false;
 	}
+}
+
+int
+link_check(int dlt, char *err, size_t errlen)
+{
+	const char *name = pcap_datalink_val_to_name(dlt);
+
+	if (link_supported(dlt))
+		return HK_OK;
+	snprintf(err, errlen,
+	         "link type %d%s%s%s is not supported (Ethernet, Linux cooked "
+	         "v1 and v2, raw IP, BSD loopback are)",
+	         dlt, name != NULL ? " (" : "", name != NULL ? name : "",
+	         name != NULL ? ")" : "");
+	return HK_ERR;
 }

@@ -842,6 +842,14 @@ open_capture(struct daemon *d, char *err, size_t errlen)
 					pcap_close(p);
 				return HK_ERR;
 			}
+			if (link_check(pcap_datalink(p), perr, sizeof(perr)) !=
+			    HK_OK) {
+				snprintf(err, errlen,
+				         "cannot capture on %s: %s",
+				         c->ifaces[i], perr);
+				pcap_close(p);
+				return HK_ERR;
+			}
 			d->workers[i].live = p;
 			hk_log(LOG_INFO, "capture", "capturing on '%s'",
 			       c->ifaces[i]);

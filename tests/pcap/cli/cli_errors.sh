@@ -44,6 +44,12 @@ expect good 0 'summary: packets 48' -- "$hakapcap" "$tmp/ok.lua" "$cap"
 # The result capture is opened before any packet is read: a path that
 # cannot be written stops the run (it used to exit 0 without a result).
 expect bad-smtp-limit 2 "smtp-limit max_line=100: value '100' out of range \\(512 to 1048576\\)" -- "$hakapcap" --smtp-limit max_line=100 "$tmp/ok.lua" "$cap"
+# A capture whose link type the engine cannot decode (here the tutorial's
+# with its header saying USER0, 147) would pass uninspected: it is refused,
+# and a later file of such a type is skipped like an unreadable one.
+{ head -c 20 "$cap"; printf '\223\000\000\000'; tail -c +25 "$cap"; } >"$tmp/user0.pcap"
+expect unsupported-link 1 "user0.pcap: link type 147 is not supported" -- "$hakapcap" "$tmp/ok.lua" "$tmp/user0.pcap"
+expect unsupported-link-later 0 "capture file .*user0.pcap, skipped: link type 147 is not supported.*capture errors 1" -- bash -c '"$@" 2>&1 | tr "\n" " "' _ "$hakapcap" "$tmp/ok.lua" "$cap" "$tmp/user0.pcap"
 expect unwritable-output 1 "cannot write the result: $tmp/no-dir/out.pcap: No such file" -- "$hakapcap" -o "$tmp/no-dir/out.pcap" "$tmp/ok.lua" "$cap"
 
 # haka.events.started and exiting fire in hakapcap and in every worker of
