@@ -575,7 +575,13 @@ open_safe_libs(struct lvm *vm)
 	vm->env_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* rawset, refusing the shared globals and their view _G (lock_globals). */
+/* Registry key of the set of read-only library views (lock_libs). */
+static const char locked_key = 'L';
+
+/*
+ * rawset, refusing the shared globals, their view _G and the library
+ * views (lock_globals).
+ */
 static int
 l_rawset(lua_State *L)
 {
@@ -586,6 +592,16 @@ l_rawset(lua_State *L)
 		return luaL_error(L, "assignment to the shared global table "
 		                     "refused");
 	lua_pop(L, 2);
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &locked_key) == LUA_TTABLE) {
+		lua_pushvalue(L, 1);
+		if (lua_rawget(L, -2) != LUA_TNIL)
+			return luaL_error(L,
+			                  "assignment to a field of the "
+			                  "shared library '%s' refused",
+			                  lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
 	luaL_checkany(L, 2);
 	luaL_checkany(L, 3);
 	lua_settop(L, 3);
@@ -602,6 +618,84 @@ global_pairs(lua_State *L)
 	lua_insert(L, -2);
 	lua_pushnil(L);
 	return 3;
+}
+
+/* An assignment to a field of a library view (upvalue 1: its name). */
+static int
+lib_newindex(lua_State *L)
+{
+	return luaL_error(L,
+	                  "assignment to %s.%s refused (the library is shared "
+	                  "by every rule file: use a local)",
+	                  lua_tostring(L, lua_upvalueindex(1)),
+	                  lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2)
+	                                                : "?");
+}
+
+/* pairs(view): the library's fields (upvalue 1: the library). */
+static int
+lib_pairs(lua_State *L)
+{
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+	lua_getfield(L, -1, "next");
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushnil(L);
+	return 3;
+}
+
+/*
+ * The standard libraries are shared by every rule file, by the modules and
+ * by the engine's own Lua code (haka.log calls string.format): each global
+ * library table is replaced by an empty read-only view of it, so that
+ * string.find = nil or function string.trim () fails with a clear error
+ * instead of changing them for everyone. The string methods ("x":find)
+ * use the library itself, which only C can reach now: the strings'
+ * metatable is locked too.
+ */
+static void
+lock_libs(lua_State *L)
+{
+	static const char *const libs[] = {
+	    LUA_STRLIBNAME,  LUA_TABLIBNAME, LUA_MATHLIBNAME,
+	    LUA_UTF8LIBNAME, LUA_COLIBNAME,  LUA_DBLIBNAME,
+	    LUA_IOLIBNAME,   LUA_OSLIBNAME,  NULL};
+	int i;
+
+	lua_newtable(L); /* the set of views: view -> name */
+	lua_pushglobaltable(L);
+	for (i = 0; libs[i] != NULL; i++) {
+		if (lua_getfield(L, -1, libs[i]) != LUA_TTABLE) {
+			lua_pop(L, 1);
+			continue;
+		}
+		lua_newtable(L); /* the view */
+		lua_newtable(L); /* its metatable */
+		lua_pushvalue(L, -3);
+		lua_setfield(L, -2, "__index");
+		lua_pushstring(L, libs[i]);
+		lua_pushcclosure(L, lib_newindex, 1);
+		lua_setfield(L, -2, "__newindex");
+		lua_pushvalue(L, -3);
+		lua_pushcclosure(L, lib_pairs, 1);
+		lua_setfield(L, -2, "__pairs");
+		lua_pushliteral(L, "locked");
+		lua_setfield(L, -2, "__metatable");
+		lua_setmetatable(L, -2);
+		lua_pushvalue(L, -1);
+		lua_pushstring(L, libs[i]);
+		lua_rawset(L, -6);
+		lua_setfield(L, -3, libs[i]);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &locked_key);
+	lua_pushliteral(L, "");
+	if (lua_getmetatable(L, -1)) {
+		lua_pushliteral(L, "locked");
+		lua_setfield(L, -2, "__metatable");
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
 }
 
 /*
@@ -625,6 +719,7 @@ lock_globals(struct lvm *vm)
 	}
 	lua_pushcfunction(L, l_rawset);
 	lua_setfield(L, -2, "rawset");
+	lock_libs(L);
 	/* the view */
 	lua_newtable(L);
 	lua_newtable(L);
