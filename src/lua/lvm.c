@@ -843,6 +843,30 @@ lvm_rule_count(const struct lvm *vm, enum hk_event ev)
 	return vm->nrules[ev];
 }
 
+/*
+ * Rules wait for SMTP events, yet no port is given to the dissector and
+ * no rule on a connection event could call smtp.dissect(flow).
+ */
+static bool
+smtp_rules_orphaned(const struct lvm *vm)
+{
+	uint32_t smtp = 0, tcp = 0;
+	size_t i;
+	int ev;
+
+	for (ev = EV_SMTP_COMMAND; ev <= EV_SMTP_STARTTLS; ev++)
+		smtp += vm->nrules[ev];
+	for (ev = EV_TCPC_NEW_CONNECTION; ev <= EV_TCPC_ANOMALY; ev++)
+		if (ev != EV_IPV4_ANOMALY)
+			tcp += vm->nrules[ev];
+	if (smtp == 0 || tcp > 0)
+		return false;
+	for (i = 0; i < sizeof(vm->ports); i++)
+		if (vm->ports[i] != 0)
+			return false;
+	return true;
+}
+
 void
 lvm_rule_summary(struct lvm *vm)
 {
@@ -860,6 +884,11 @@ lvm_rule_summary(struct lvm *vm)
 		hk_log(LOG_WARNING, "core", "no registered rule");
 	else
 		hk_log(LOG_INFO, "core", "%u rule(s) registered\n", total);
+	if (smtp_rules_orphaned(vm))
+		hk_log(LOG_WARNING, "core",
+		       "rules on SMTP events, but no connection gets the SMTP "
+		       "dissector: they never run (add "
+		       "smtp.install_tcp_rule(25), or a haka.policy)");
 }
 
 /* --- dispatch -------------------------------------------------------- */

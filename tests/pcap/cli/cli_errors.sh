@@ -52,6 +52,11 @@ expect unsupported-link 1 "user0.pcap: link type 147 is not supported" -- "$haka
 expect unsupported-link-later 0 "capture file .*user0.pcap, skipped: link type 147 is not supported.*capture errors 1" -- bash -c '"$@" 2>&1 | tr "\n" " "' _ "$hakapcap" "$tmp/ok.lua" "$cap" "$tmp/user0.pcap"
 expect unwritable-output 1 "cannot write the result: $tmp/no-dir/out.pcap: No such file" -- "$hakapcap" -o "$tmp/no-dir/out.pcap" "$tmp/ok.lua" "$cap"
 
+# Rules on SMTP events in a file that never gives a port to the dissector
+# would never run: said at load.
+printf 'local smtp = require("smtp")\nhaka.rule{on = smtp.events.command, eval = function () end}\n' >"$tmp/orphan.lua"
+expect smtp-not-installed 0 'rules on SMTP events, but no connection gets the SMTP dissector' -- "$hakapcap" "$tmp/orphan.lua" "$cap"
+
 # haka.events.started and exiting fire in hakapcap and in every worker of
 # the daemon (here replaying the capture file: no privilege needed).
 printf 'haka.rule{on = haka.events.started, eval = function () haka.log("STARTED fired") end}\nhaka.rule{on = haka.events.exiting, eval = function () haka.log("EXITING fired") end}\n' >"$tmp/life.lua"
