@@ -1068,7 +1068,7 @@ main(int argc, char **argv)
 		snprintf(d->conf.ctl_socket, sizeof(d->conf.ctl_socket), "%s",
 		         ctl_file);
 	if (conf_check(&d->conf, err, sizeof(err)) != HK_OK) {
-		fprintf(stderr, "haka: %s: %s\n", config, err);
+		fprintf(stderr, "haka: %s\n", err); /* err names the file */
 		return 1;
 	}
 	if (log_set_level_spec(debug           ? "debug"

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <yaml.h>
 
@@ -1213,6 +1214,7 @@ conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	char dir[CONF_PATH_MAX];
 	const char *slash;
 	size_t len = strlen(path);
+	struct stat st;
 	FILE *f;
 	int rc;
 
@@ -1232,8 +1234,12 @@ conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	y.file = path;
 	y.err = err;
 	y.errlen = errlen;
-	if ((f = fopen(path, "r")) == NULL) {
-		hk_errf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((f = fopen(path, "r")) == NULL ||
+	    (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))) {
+		hk_errf(err, errlen, "%s: %s", path,
+		        strerror(f != NULL ? EISDIR : errno));
+		if (f != NULL)
+			fclose(f);
 		return HK_ERR;
 	}
 	rc = conf_parse(&y, c, f);

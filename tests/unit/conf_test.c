@@ -643,6 +643,10 @@ test_errors_file(void)
 	FAIL_IF_NOT(conf_load(&c, path, err, sizeof(err)) == HK_ERR);
 	FAIL_IF_NOT(strstr(err, "/missing.conf: No such file or directory") !=
 	            NULL);
+	/* A directory is said to be one (libyaml only says "input error"). */
+	FAIL_IF_NOT(conf_load(&c, tmpdir, err, sizeof(err)) == HK_ERR);
+	FAIL_IF_NOT(strstr(err, ": Is a directory") != NULL &&
+	            strncmp(err, tmpdir, strlen(tmpdir)) == 0);
 	/* A NULL or short error buffer is fine. */
 	FAIL_IF_NOT(conf_load(&c, path, NULL, 0) == HK_ERR);
 	FAIL_IF_NOT(conf_load(&c, path, err, 8) == HK_ERR);

@@ -73,6 +73,10 @@ if [ -n "${haka:-}" ]; then
 	printf 'smtp:\n  command_line: 20\n' >>"$tmp/limits.conf"
 	expect haka-smtp-limits 0 'SMTP ANOMALY smtp_command_line_too_long' -- "$haka" -c "$tmp/limits.conf" --no-daemon
 	expect haka-smtp-opt 0 'SMTP ANOMALY smtp_command_line_too_long' -- "$haka" -c "$tmp/life.conf" --no-daemon --opt smtp:command_line=28 -r "$tmp/anom.lua"
+	# The file is named once, and a directory is said to be one.
+	printf '# nothing\n' >"$tmp/empty.conf"
+	expect haka-empty-conf 1 "^haka: $tmp/empty.conf: general.rules is not set" -- "$haka" -c "$tmp/empty.conf" --no-daemon
+	expect haka-conf-dir 1 "^haka: $tmp: Is a directory" -- "$haka" -c "$tmp" --no-daemon
 	cp "$tmp/life.conf" "$tmp/bad-limit.conf"
 	printf 'smtp:\n  max_line: 100\n' >>"$tmp/bad-limit.conf"
 	expect haka-smtp-bad-limit 1 "bad-limit.conf:[0-9]+:[0-9]+: smtp.max_line: value '100' out of range \\(512 to 1048576\\)" -- "$haka" -c "$tmp/bad-limit.conf" --no-daemon
