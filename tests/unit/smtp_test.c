@@ -453,6 +453,33 @@ test_verbs_any_case(void)
 	FAIL_IF(strstr(whole.buf, "]TLS") != NULL);
 }
 
+/* RFC 5321 4.2.1: the lines of a reply carry one code. */
+static const struct msg code_mismatch[] = {
+    {1, "220 mx ESMTP\r\n"},
+    {0, "EHLO x\r\n"},
+    {1, "250-mx\r\n250 8BITMIME\r\n"},
+    {0, "MAIL FROM:<a@x>\r\n"},
+    {1, "250-ok\r\n550 no\r\n"},
+    {0, "QUIT\r\n"},
+    {1, "221 bye\r\n"},
+};
+
+static void
+test_reply_code_mismatch(void)
+{
+	const char *first;
+
+	run_session(code_mismatch, HK_ARRAY_SIZE(code_mismatch), 0, &whole,
+	            NULL);
+	/* Once, for the MAIL reply, which is still one reply. */
+	first = strstr(whole.buf, "A[smtp_reply_code_mismatch]");
+	FAIL_IF(first == NULL);
+	FAIL_IF(first != NULL &&
+	        strstr(first + 1, "A[smtp_reply_code_mismatch]") != NULL);
+	FAIL_IF(strstr(whole.buf, "R[250:mx;250:8BITMIME;]") == NULL);
+	FAIL_IF(strstr(whole.buf, "C[QUIT|") == NULL);
+}
+
 static void
 test_smuggling_not_end(void)
 {
@@ -626,6 +653,7 @@ main(void)
 	RUN_TEST(test_sessions_every_split);
 	RUN_TEST(test_transaction);
 	RUN_TEST(test_smuggling_not_end);
+	RUN_TEST(test_reply_code_mismatch);
 	RUN_TEST(test_verbs_any_case);
 	RUN_TEST(test_data_line_length);
 	RUN_TEST(test_invalid_command_keeps_pairing);

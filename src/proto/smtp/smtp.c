@@ -715,11 +715,25 @@ when_220(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 static void
 emit_response(struct smtp *s, const struct gresult *res)
 {
-	const struct gresult *r = gresult_get(res, "responses"), *e;
+	const struct gresult *r = gresult_get(res, "responses"), *e, *c;
+	const struct gresult *c0 = NULL;
+	bool mismatch = false;
 
-	for (e = r != NULL ? r->first : NULL; e != NULL; e = e->next)
+	for (e = r != NULL ? r->first : NULL; e != NULL; e = e->next) {
 		if (e->end - e->off > limits.reply_line)
 			anomaly(s, ANOM_SMTP_REPLY_LINE_TOO_LONG);
+		/* RFC 5321 4.2.1: every line of a reply has the same code. */
+		if (e->next == NULL && c0 == NULL)
+			break;
+		if ((c = gresult_get(e, "code")) == NULL)
+			continue;
+		if (c0 == NULL)
+			c0 = c;
+		else if (c->len != c0->len || memcmp(c->s, c0->s, c->len) != 0)
+			mismatch = true;
+	}
+	if (mismatch)
+		anomaly(s, ANOM_SMTP_REPLY_CODE_MISMATCH);
 	if (s->hooks.response != NULL)
 		s->hooks.response(s->hooks.arg, s->flow, res);
 }
