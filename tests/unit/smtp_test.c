@@ -404,6 +404,17 @@ test_sessions_every_split(void)
 	}
 }
 
+static const struct msg bdat_two[] = {
+    {1, "220 mx ESMTP\r\n"},
+    {0, "EHLO x\r\n"},
+    {1, "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"},
+    {0, "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 10\r\n0123456789"
+        "BDAT 5 LAST\r\nABCDE"},
+    {1, "250 ok\r\n250 ok\r\n250 10 bytes\r\n250 queued\r\n"},
+    {0, "MAIL FROM:<c@x>\r\nRCPT TO:<b@y>\r\nBDAT 3 LAST\r\nxyz"},
+    {1, "250 ok\r\n250 ok\r\n250 queued\r\n"},
+};
+
 static void
 test_transaction(void)
 {
@@ -420,6 +431,17 @@ test_transaction(void)
 	run_session(tutorial, HK_ARRAY_SIZE(tutorial), 0, &whole, &txn);
 	FAIL_IF(strcmp(txn.mail_from, "hacker@suspicious.org") != 0);
 	FAIL_IF(txn.data_bytes != 37);
+	/*
+	 * Pipelined BDAT (RFC 3030 4.2): the chunks are counted before the
+	 * MAIL's reply, which must not start the count again; the second
+	 * mail counts its own chunks only.
+	 */
+	run_session(bdat_two, HK_ARRAY_SIZE(bdat_two), 0, &whole, &txn);
+	FAIL_IF(strcmp(txn.mail_from, "c@x") != 0);
+	FAIL_IF(txn.data_bytes != 3);
+	run_session(bdat_two, 5, 0, &whole, &txn);
+	FAIL_IF(strcmp(txn.mail_from, "a@x") != 0);
+	FAIL_IF(txn.data_bytes != 15);
 }
 
 /*

@@ -77,7 +77,8 @@ struct smtp {
 	uint64_t bdat_start; /* stream offset of the chunk */
 	uint64_t bdat_left;  /* bytes of the chunk still to come */
 	bool bdat_last;
-	bool up_held; /* client bytes wait for DATA's reply */
+	bool bdat_mail; /* a BDAT was sent since the last MAIL or RSET */
+	bool up_held;   /* client bytes wait for DATA's reply */
 	/* DATA content scanning (dot-unstuffing, smuggling, line lengths) */
 	bool content;   /* pieces wanted by the rules */
 	uint8_t ds;     /* scan state, see data_scan */
@@ -425,6 +426,18 @@ pending_param(const struct smtp *s, const struct pending *p)
 	return p->plen > 0 ? s->params + p->poff : "";
 }
 
+/* Whether a command v waits behind the front one. */
+static bool
+pending_behind(const struct smtp *s, enum smtp_verb v)
+{
+	uint32_t i;
+
+	for (i = 1; i < s->pcount; i++)
+		if (s->pq[(s->phead + i) % s->pcap].verb == v)
+			return true;
+	return false;
+}
+
 static void
 pending_pop(struct smtp *s)
 {
@@ -500,7 +513,15 @@ txn_reply(struct smtp *s, const struct pending *p, int code)
 		break;
 	case SMTP_V_MAIL:
 		if (ok) {
+			/*
+			 * Pipelined BDAT chunks of this mail may have been
+			 * counted before its MAIL's reply (RFC 3030 4.2).
+			 */
+			uint64_t counted = s->txn.data_bytes;
+
 			txn_reset(s);
+			if (pending_behind(s, SMTP_V_BDAT))
+				s->txn.data_bytes = counted;
 			extract_path(pending_param(s, p), s->txn.mail_from,
 			             sizeof(s->txn.mail_from));
 		}
@@ -824,8 +845,14 @@ ex_command(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 			smtp_alert(ALERT_LOW,
 			           "invalid client initiation command");
 	}
+	if (v == SMTP_V_MAIL || v == SMTP_V_RSET)
+		s->bdat_mail = false;
 	if (v == SMTP_V_BDAT &&
 	    bdat_parse(param, &s->bdat_size, &s->bdat_last)) {
+		/* The first chunk after MAIL starts the mail's count. */
+		if (!s->bdat_mail)
+			s->txn.data_bytes = 0;
+		s->bdat_mail = true;
 		s->bdat_start = a->res->end;
 		s->bdat_left = s->bdat_size;
 		bdat_empty = s->bdat_size == 0;
