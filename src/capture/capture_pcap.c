@@ -223,7 +223,8 @@ pcap_source_open(char *const *files, int nfiles, char *err, size_t errlen)
  * counted) those that cannot. Returns HK_OK, or HK_AGAIN when no file is
  * left; cur and linktype then still name the last file opened.
  */
-static int
+/* Cold (once per file): kept out of pcap_source_next, which is inlined. */
+__attribute__((cold, noinline)) static int
 pcap_source_advance(struct pcap_source *src)
 {
 	char errbuf[PCAP_ERRBUF_SIZE];

@@ -583,14 +583,13 @@ ack_gap(struct engine *e, struct flow *f, int dir, struct packet *pkt)
 
 /*
  * tcp_connection.events.receive_packet for every packet of a tracked
- * connection, its opening SYN included. False when a rule dropped the
- * connection (the packet's verdict is then given).
+ * connection, its opening SYN included (callers check that rules wait for
+ * it). False when a rule dropped the connection (the packet's verdict is
+ * then given).
  */
 static bool
 receive_packet(struct engine *e, struct flow *f, struct packet *pkt, int dir)
 {
-	if (!lvm_has_rules(e->vm, EV_TCPC_RECEIVE_PACKET))
-		return true;
 	if (lvm_event_flow(e->vm, EV_TCPC_RECEIVE_PACKET, f, pkt, dir) != HK_OK)
 		rule_failed(e, pkt);
 	if (f->flags & FLOW_F_DROPPED) {
@@ -637,7 +636,8 @@ tcp_session(struct engine *e, struct packet *pkt)
 				flow_apply_drop(e, f, pkt);
 				return;
 			}
-			if (!receive_packet(e, f, pkt, FLOW_UP))
+			if (lvm_has_rules(e->vm, EV_TCPC_RECEIVE_PACKET) &&
+			    !receive_packet(e, f, pkt, FLOW_UP))
 				return;
 			if (pkt->pl_len > 0)
 				engine_anomaly(e, ANOM_TCP_DATA_ON_SYN, pkt);
@@ -694,7 +694,8 @@ tcp_session(struct engine *e, struct packet *pkt)
 	save_lhdr(f, dir, pkt);
 	flow_touch(e->flows, f, flow_list_of(f), &e->now);
 
-	if (!receive_packet(e, f, pkt, dir))
+	if (lvm_has_rules(e->vm, EV_TCPC_RECEIVE_PACKET) &&
+	    !receive_packet(e, f, pkt, dir))
 		return;
 
 	if (fl & TCP_RST) {
