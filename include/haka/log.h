@@ -12,6 +12,7 @@
 #define HAKA_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 enum log_level {
@@ -53,6 +54,34 @@ void hk_log(enum log_level level, const char *section, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void hk_vlog(enum log_level level, const char *section, const char *fmt,
              va_list ap);
+
+/*
+ * Print one message of untrusted text (a rule's haka.log, bytes from the
+ * network): len bytes of text, NULs included, with every byte below 0x20
+ * and 0x7f written as \n, \r, \t or \xHH (\x1b, \x00...), so that the
+ * message stays on one line of its own in every output (file, stdout,
+ * syslog) and cannot drive a terminal. Other bytes, backslash included,
+ * are copied as they are. Messages are truncated as hk_log's, never in the
+ * middle of an escape. C code that logs text with line breaks on purpose
+ * (tracebacks, the original's empty lines) keeps using hk_log().
+ */
+void hk_log_text(enum log_level level, const char *section, const char *text,
+                 size_t len);
+
+/*
+ * The escaping of hk_log_text(): write the escaped form of len bytes of
+ * src into dst (cap bytes, cap > 0), NUL-terminated, stopping before an
+ * escape that would not fit. Returns the length written (without the NUL).
+ */
+size_t log_escape(char *dst, size_t cap, const char *src, size_t len);
+
+/*
+ * With raw true, hk_log_text() writes the text as it is, up to its first
+ * NUL: the original engine's output, which the test references of its
+ * captures hold. Unsafe with hostile traffic; hakapcap --log-raw-text
+ * only. Set at start-up.
+ */
+void log_set_raw_text(bool raw);
 
 /* Redirect non-fatal output (default stdout). The stream is not closed. */
 void log_set_output(FILE *out);

@@ -74,6 +74,11 @@ usage(FILE *fp)
 	    "text_line=1000,\n"
 	    "\t                          max_line=4096, max_pending=1000, "
 	    "max_errors=10)\n"
+	    "\t--log-raw-text:         Log the rules' messages with their "
+	    "control\n"
+	    "\t                          characters as they are (the "
+	    "original's output;\n"
+	    "\t                          unsafe with hostile traffic)\n"
 	    "\t--no-summary:           Do not print the end-of-run summary\n");
 }
 
@@ -178,6 +183,7 @@ enum {
 	OPT_OOO_LIMIT,
 	OPT_NO_IP_CSUM,
 	OPT_SMTP_LIMIT,
+	OPT_LOG_RAW,
 };
 
 static bool
@@ -219,6 +225,7 @@ main(int argc, char **argv)
 	    {"tcp-ooo-limit", required_argument, NULL, OPT_OOO_LIMIT},
 	    {"no-ip-checksum", no_argument, NULL, OPT_NO_IP_CSUM},
 	    {"smtp-limit", required_argument, NULL, OPT_SMTP_LIMIT},
+	    {"log-raw-text", no_argument, NULL, OPT_LOG_RAW},
 	    {NULL, 0, NULL, 0}};
 	static struct conf limc; /* section smtp of haka.conf */
 	struct engine_conf conf;
@@ -329,6 +336,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_NO_SUMMARY:
 			show_summary = false;
+			break;
+		case OPT_LOG_RAW:
+			log_set_raw_text(true);
 			break;
 		case OPT_DUMP_GRAPH:
 			dump_graph = true;

@@ -1,7 +1,9 @@
 /*
  * Logging in the original engine's text format, with per-section levels.
- * Every module logs through hk_log(); the command line and haka.conf set
- * the levels with log_set_level_spec(); hakapcap and the daemon choose the
+ * Every module logs through hk_log(); text that may come from the
+ * network or from a rule (haka.log) goes through hk_log_text(), which
+ * escapes control characters. The command line and haka.conf set the
+ * levels with log_set_level_spec(); hakapcap and the daemon choose the
  * output with log_set_output().
  *
  * Threading: hk_log() may be called from any thread; each line is written
@@ -39,7 +41,8 @@ int log_max_level = LOG_INFO; /* __atomic builtins only */
 static void log_update_max(void);
 static struct log_section log_sections[LOG_SECTIONS_MAX];
 static int log_nsections;
-static FILE *log_out; /* NULL: stdout */
+static FILE *log_out;     /* NULL: stdout */
+static bool log_raw_text; /* hk_log_text does not escape */
 
 /*
  * Longest section name printed so far: messages align on it, as in the
@@ -280,21 +283,16 @@ log_set_output(FILE *out)
 	log_out = out;
 }
 
-void
-hk_vlog(enum log_level level, const char *section, const char *fmt, va_list ap)
+/*
+ * Write one formatted line: level, section, padding, msg and a newline.
+ * The caller checked log_enabled().
+ */
+static void
+log_write(enum log_level level, const char *section, const char *msg)
 {
-	char msg[LOG_MSG_MAX];
 	FILE *out = log_out != NULL ? log_out : stdout;
 	size_t len, align;
 	int pad;
-
-	if (section == NULL)
-		section = "?";
-	if (!log_enabled(section, level))
-		return;
-
-	if (fmt == NULL || vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
-		msg[0] = '\0';
 
 	len = strlen(section);
 	align = atomic_load_explicit(&log_align, memory_order_relaxed);
@@ -328,6 +326,90 @@ hk_vlog(enum log_level level, const char *section, const char *fmt, va_list ap)
 	        "", msg);
 	if (level == LOG_FATAL)
 		fflush(out);
+}
+
+void
+hk_vlog(enum log_level level, const char *section, const char *fmt, va_list ap)
+{
+	char msg[LOG_MSG_MAX];
+
+	if (section == NULL)
+		section = "?";
+	if (!log_enabled(section, level))
+		return;
+
+	if (fmt == NULL || vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	log_write(level, section, msg);
+}
+
+size_t
+log_escape(char *dst, size_t cap, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0, i;
+
+	if (cap == 0)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)src[i];
+		char esc[4];
+		size_t n = 2;
+
+		if (c >= 0x20 && c != 0x7f) {
+			esc[0] = (char)c;
+			n = 1;
+		} else if (c == '\n') {
+			memcpy(esc, "\\n", 2);
+		} else if (c == '\r') {
+			memcpy(esc, "\\r", 2);
+		} else if (c == '\t') {
+			memcpy(esc, "\\t", 2);
+		} else {
+			esc[0] = '\\';
+			esc[1] = 'x';
+			esc[2] = hex[c >> 4];
+			esc[3] = hex[c & 0xf];
+			n = 4;
+		}
+		/* Truncate before an escape that does not fit, never in it. */
+		if (o + n > cap - 1)
+			break;
+		memcpy(dst + o, esc, n);
+		o += n;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+void
+hk_log_text(enum log_level level, const char *section, const char *text,
+            size_t len)
+{
+	char msg[LOG_MSG_MAX];
+
+	if (section == NULL)
+		section = "?";
+	if (!log_enabled(section, level))
+		return;
+	if (text == NULL)
+		len = 0;
+	if (log_raw_text) {
+		/* As hk_log("%s"): a NUL ends the message. */
+		if (len > sizeof(msg) - 1)
+			len = sizeof(msg) - 1;
+		memcpy(msg, text, len);
+		msg[len] = '\0';
+	} else {
+		log_escape(msg, sizeof(msg), text, len);
+	}
+	log_write(level, section, msg);
+}
+
+void
+log_set_raw_text(bool raw)
+{
+	log_raw_text = raw;
 }
 
 void

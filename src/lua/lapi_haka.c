@@ -14,6 +14,7 @@
 #define ALERT_MAX_NODES  32
 #define ALERT_MAX_VALUES 32
 #define ALERT_MAX_REFS   32
+#define ALERT_GOT_MAX    64 /* bytes of a wrong string shown */
 
 static const char *const rule_keys[] = {"on",      "hook", "eval",
                                         "options", "name", NULL};
@@ -111,9 +112,62 @@ struct alert_build {
 	char *values[2][ALERT_MAX_NODES][ALERT_MAX_VALUES];
 	const char *mref[ALERT_MAX_VALUES];
 	uint64_t refs[ALERT_MAX_REFS];
-	int anchor; /* stack index of a table keeping strings alive */
+	const char *fn; /* "haka.alert" or "alert:update", for the errors */
+	int anchor;     /* stack index of a table keeping strings alive */
 	int nanchor;
 };
+
+/*
+ * Push how a wrong value is shown in an error: a string quoted, cut at
+ * ALERT_GOT_MAX bytes and escaped as haka.log is (it may be the
+ * attacker's), anything else by its type name.
+ */
+static const char *
+push_got(lua_State *L, int idx)
+{
+	char buf[4 * ALERT_GOT_MAX + 1];
+	const char *s;
+	size_t len;
+
+	if (lua_type(L, idx) != LUA_TSTRING) {
+		lua_pushstring(L, luaL_typename(L, idx));
+		return lua_tostring(L, -1);
+	}
+	s = lua_tolstring(L, idx, &len);
+	log_escape(buf, sizeof(buf), s,
+	           len > ALERT_GOT_MAX ? ALERT_GOT_MAX : len);
+	return lua_pushfstring(L, "'%s%s'", buf,
+	                       len > ALERT_GOT_MAX ? "..." : "");
+}
+
+/*
+ * Every argument error of haka.alert and a:update names the field:
+ * "haka.alert: field 'severity': expected one of low, medium, high, got
+ * 'urgent'". Raised at the rule's line (luaL_error, level 1).
+ */
+static int
+field_error(lua_State *L, struct alert_build *b, const char *field,
+            const char *expected, int idx)
+{
+	idx = lua_absindex(L, idx);
+	return luaL_error(L, "%s: field '%s': expected %s, got %s", b->fn,
+	                  field, expected, push_got(L, idx));
+}
+
+/* "haka.alert: unexpected field 'x'" (key at idx; "method.x" in method). */
+static int
+unexpected_field(lua_State *L, struct alert_build *b, const char *prefix,
+                 int idx)
+{
+	char buf[4 * ALERT_GOT_MAX + 1];
+	const char *k;
+	size_t len;
+
+	k = luaL_tolstring(L, idx, &len);
+	log_escape(buf, sizeof(buf), k,
+	           len > ALERT_GOT_MAX ? ALERT_GOT_MAX : len);
+	return luaL_error(L, "%s: unexpected field '%s%s'", b->fn, prefix, buf);
+}
 
 /* tostring(value), kept alive in the anchor table. */
 static const char *
@@ -127,10 +181,29 @@ anchored_string(lua_State *L, struct alert_build *b, int idx)
 	return s;
 }
 
-static enum alert_level
-parse_level(lua_State *L, int idx, const char *field)
+/*
+ * A text field: a string, a number, or an object with __tostring (such
+ * as a data view), converted with tostring as the original did.
+ */
+static const char *
+text_field(lua_State *L, struct alert_build *b, int idx, const char *field)
 {
-	const char *s = lua_tostring(L, idx);
+	int t = lua_type(L, idx);
+
+	if (t != LUA_TSTRING && t != LUA_TNUMBER) {
+		if (luaL_getmetafield(L, idx, "__tostring") == LUA_TNIL)
+			field_error(L, b, field, "a string", idx);
+		lua_pop(L, 1);
+	}
+	return anchored_string(L, b, idx);
+}
+
+static enum alert_level
+parse_level(lua_State *L, struct alert_build *b, int idx, const char *field,
+            const char *expected)
+{
+	const char *s =
+	    lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
 
 	if (s != NULL && strcmp(s, "low") == 0)
 		return ALERT_LOW;
@@ -138,86 +211,229 @@ parse_level(lua_State *L, int idx, const char *field)
 		return ALERT_MEDIUM;
 	if (s != NULL && strcmp(s, "high") == 0)
 		return ALERT_HIGH;
-	luaL_error(L, "invalid %s '%s' (low, medium or high expected)", field,
-	           s != NULL ? s : luaL_typename(L, idx));
+	field_error(L, b, field, expected, idx);
 	return ALERT_LEVEL_NONE;
 }
 
-static void
-parse_time(lua_State *L, int idx, struct hk_time *t)
+static enum alert_completion
+parse_completion(lua_State *L, struct alert_build *b, int idx)
 {
+	const char *s =
+	    lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
+
+	if (s != NULL && strcmp(s, "failed") == 0)
+		return ALERT_FAILED;
+	if (s != NULL && strcmp(s, "successful") == 0)
+		return ALERT_SUCCESSFUL;
+	field_error(L, b, "completion", "one of failed, successful", idx);
+	return ALERT_FAILED;
+}
+
+/* Seconds (a number), or the original's haka.time as {secs =, nsecs =}. */
+static void
+parse_time(lua_State *L, struct alert_build *b, int idx, const char *field,
+           struct hk_time *t)
+{
+	char sub[32];
 	double v;
 
 	idx = lua_absindex(L, idx);
 	if (lua_istable(L, idx)) {
 		lua_getfield(L, idx, "secs");
-		lua_getfield(L, idx, "nsecs");
-		t->sec = (int64_t)lua_tointeger(L, -2);
-		t->nsec = (int32_t)lua_tointeger(L, -1);
+		if (lua_type(L, -1) != LUA_TNUMBER) {
+			snprintf(sub, sizeof(sub), "%s.secs", field);
+			field_error(L, b, sub, "a number", -1);
+		}
+		if (lua_getfield(L, idx, "nsecs") != LUA_TNIL &&
+		    lua_type(L, -1) != LUA_TNUMBER) {
+			snprintf(sub, sizeof(sub), "%s.nsecs", field);
+			field_error(L, b, sub, "a number", -1);
+		}
+		t->sec = (int64_t)lua_tonumber(L, -2);
+		t->nsec = (int32_t)lua_tonumber(L, -1);
 		lua_pop(L, 2);
 		return;
 	}
-	v = luaL_checknumber(L, idx);
+	if (!lua_isnumber(L, idx))
+		field_error(L, b, field,
+		            "a number of seconds or {secs = ..., nsecs = ...}",
+		            idx);
+	v = lua_tonumber(L, idx);
 	t->sec = (int64_t)v;
 	t->nsec = (int32_t)((v - (double)t->sec) * 1e9);
 }
 
-static int
-parse_nodes(lua_State *L, struct alert_build *b, int idx, int which,
-            struct alert_node **out)
+/* Is the value at idx made by haka.alert.address() or .service()? */
+static bool
+is_node(lua_State *L, int idx)
 {
-	int n = 0, i, len, j, vlen;
+	bool yes;
+
+	if (!lua_istable(L, idx))
+		return false;
+	yes = lua_getfield(L, idx, "__alert_node") == LUA_TSTRING;
+	lua_pop(L, 1);
+	return yes;
+}
+
+static void
+parse_node(lua_State *L, struct alert_build *b, int idx,
+           struct alert_node *node, char **values)
+{
+	int j, vlen;
 
 	idx = lua_absindex(L, idx);
-	luaL_checktype(L, idx, LUA_TTABLE);
-	/* A single node is accepted as well as a list of nodes. */
-	if (lua_getfield(L, idx, "__alert_node") != LUA_TNIL) {
-		lua_pop(L, 1);
-		lua_createtable(L, 1, 0);
-		lua_pushvalue(L, idx);
-		lua_rawseti(L, -2, 1);
-		lua_replace(L, idx);
-	} else {
+	lua_getfield(L, idx, "__alert_node");
+	node->kind = strcmp(lua_tostring(L, -1), "service") == 0
+	                 ? ALERT_NODE_SERVICE
+	                 : ALERT_NODE_ADDRESS;
+	lua_pop(L, 1);
+	vlen = (int)lua_rawlen(L, idx);
+	node->values = values;
+	node->nvalues = 0;
+	for (j = 1; j <= vlen && j <= ALERT_MAX_VALUES; j++) {
+		lua_rawgeti(L, idx, j);
+		node->values[node->nvalues++] =
+		    (char *)anchored_string(L, b, -1);
 		lua_pop(L, 1);
 	}
+}
+
+/* sources or targets: one node, or a list of nodes. */
+static int
+parse_nodes(lua_State *L, struct alert_build *b, int idx, int which,
+            const char *field, struct alert_node **out)
+{
+	char sub[32];
+	int n = 0, i, len;
+
+	idx = lua_absindex(L, idx);
+	*out = b->nodes[which];
+	if (is_node(L, idx)) {
+		parse_node(L, b, idx, &b->nodes[which][0], b->values[which][0]);
+		return 1;
+	}
+	if (!lua_istable(L, idx))
+		field_error(L, b, field,
+		            "haka.alert.address(...), haka.alert.service(...) "
+		            "or a list of them",
+		            idx);
 	len = (int)lua_rawlen(L, idx);
 	for (i = 1; i <= len && n < ALERT_MAX_NODES; i++) {
-		struct alert_node *node = &b->nodes[which][n];
-
 		lua_rawgeti(L, idx, i);
-		if (!lua_istable(L, -1) ||
-		    lua_getfield(L, -1, "__alert_node") != LUA_TSTRING)
-			return luaL_error(L, "alert: sources and targets must "
-			                     "be haka.alert.address(...) or "
-			                     "haka.alert.service(...)");
-		node->kind = strcmp(lua_tostring(L, -1), "service") == 0
-		                 ? ALERT_NODE_SERVICE
-		                 : ALERT_NODE_ADDRESS;
-		lua_pop(L, 1);
-		vlen = (int)lua_rawlen(L, -1);
-		node->values = b->values[which][n];
-		node->nvalues = 0;
-		for (j = 1; j <= vlen && j <= ALERT_MAX_VALUES; j++) {
-			lua_rawgeti(L, -1, j);
-			node->values[node->nvalues++] =
-			    (char *)anchored_string(L, b, -1);
-			lua_pop(L, 1);
+		if (!is_node(L, -1)) {
+			snprintf(sub, sizeof(sub), "%s[%d]", field, i);
+			field_error(L, b, sub,
+			            "haka.alert.address(...) or "
+			            "haka.alert.service(...)",
+			            -1);
 		}
+		parse_node(L, b, -1, &b->nodes[which][n], b->values[which][n]);
 		lua_pop(L, 1);
 		n++;
 	}
-	*out = b->nodes[which];
 	return n;
+}
+
+/* method = {description = text, ref = text or list of texts} */
+static void
+parse_method(lua_State *L, struct alert_build *b, int idx)
+{
+	struct alert *a = &b->a;
+	char sub[32];
+	int i, n;
+
+	idx = lua_absindex(L, idx);
+	if (!lua_istable(L, idx))
+		field_error(L, b, "method",
+		            "a table {description = ..., ref = ...}", idx);
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		const char *k =
+		    lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+
+		if (strcmp(k, "description") == 0) {
+			a->method_description =
+			    text_field(L, b, -1, "method.description");
+		} else if (strcmp(k, "ref") == 0) {
+			a->method_ref = b->mref;
+			a->method_nref = 0;
+			if (lua_istable(L, -1)) {
+				n = (int)lua_rawlen(L, -1);
+				for (i = 1; i <= n && i <= ALERT_MAX_VALUES;
+				     i++) {
+					lua_rawgeti(L, -1, i);
+					snprintf(sub, sizeof(sub),
+					         "method.ref[%d]", i);
+					b->mref[a->method_nref++] =
+					    text_field(L, b, -1, sub);
+					lua_pop(L, 1);
+				}
+			} else {
+				b->mref[a->method_nref++] =
+				    text_field(L, b, -1, "method.ref");
+			}
+		} else {
+			unexpected_field(L, b, "method.", -2);
+		}
+		lua_pop(L, 1);
+	}
+}
+
+/* The id of the alert at idx, or 0 when it is not one. */
+static uint64_t
+alert_id_of(lua_State *L, int idx)
+{
+	uint64_t id = 0;
+
+	if (!lua_istable(L, idx))
+		return 0;
+	if (lua_getfield(L, idx, "__alert_id") == LUA_TNUMBER)
+		id = (uint64_t)lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	return id;
+}
+
+/*
+ * ref = an alert, or a list of alerts; in a list, what is not an alert
+ * is skipped.
+ */
+static void
+parse_refs(lua_State *L, struct alert_build *b, int idx)
+{
+	struct alert *a = &b->a;
+	uint64_t id;
+	int i, n;
+
+	idx = lua_absindex(L, idx);
+	if (!lua_istable(L, idx))
+		field_error(L, b, "ref", "an alert or a list of alerts", idx);
+	a->refs = b->refs;
+	a->nrefs = 0;
+	if ((id = alert_id_of(L, idx)) != 0) {
+		b->refs[a->nrefs++] = id;
+		return;
+	}
+	n = (int)lua_rawlen(L, idx);
+	for (i = 1; i <= n && a->nrefs < ALERT_MAX_REFS; i++) {
+		lua_rawgeti(L, idx, i);
+		if ((id = alert_id_of(L, -1)) != 0)
+			b->refs[a->nrefs++] = id;
+		lua_pop(L, 1);
+	}
 }
 
 /* Fill b->a from the table at idx. Raises a Lua error on a bad field. */
 static void
-parse_alert(lua_State *L, int idx, struct alert_build *b)
+parse_alert(lua_State *L, int idx, struct alert_build *b, const char *fn)
 {
 	struct alert *a = &b->a;
 
 	idx = lua_absindex(L, idx);
-	luaL_checktype(L, idx, LUA_TTABLE);
+	b->fn = fn;
+	if (!lua_istable(L, idx))
+		luaL_error(L, "%s: expected a table of fields, got %s", fn,
+		           push_got(L, idx));
 	memset(a, 0, sizeof(*a));
 	lua_newtable(L);
 	b->anchor = lua_gettop(L);
@@ -225,95 +441,40 @@ parse_alert(lua_State *L, int idx, struct alert_build *b)
 	lua_pushnil(L);
 	while (lua_next(L, idx) != 0) {
 		const char *k =
-		    lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+		    lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
 
 		if (strcmp(k, "description") == 0) {
-			a->description = anchored_string(L, b, -1);
+			a->description = text_field(L, b, -1, "description");
 		} else if (strcmp(k, "severity") == 0) {
-			a->severity = parse_level(L, -1, "severity");
+			a->severity = parse_level(L, b, -1, "severity",
+			                          "one of low, medium, high");
 		} else if (strcmp(k, "confidence") == 0) {
 			if (lua_type(L, -1) == LUA_TNUMBER) {
 				a->confidence = ALERT_NUMERIC;
 				a->confidence_num = lua_tonumber(L, -1);
 			} else {
-				a->confidence =
-				    parse_level(L, -1, "confidence");
+				a->confidence = parse_level(
+				    L, b, -1, "confidence",
+				    "one of low, medium, high or a number");
 			}
 		} else if (strcmp(k, "completion") == 0) {
-			const char *s = lua_tostring(L, -1);
-
-			if (s != NULL && strcmp(s, "failed") == 0)
-				a->completion = ALERT_FAILED;
-			else if (s != NULL && strcmp(s, "successful") == 0)
-				a->completion = ALERT_SUCCESSFUL;
-			else
-				luaL_error(L,
-				           "invalid completion '%s' (failed "
-				           "or successful expected)",
-				           s != NULL ? s : "?");
+			a->completion = parse_completion(L, b, -1);
 		} else if (strcmp(k, "start_time") == 0) {
-			parse_time(L, -1, &a->start_time);
+			parse_time(L, b, -1, "start_time", &a->start_time);
 		} else if (strcmp(k, "end_time") == 0) {
-			parse_time(L, -1, &a->end_time);
+			parse_time(L, b, -1, "end_time", &a->end_time);
 		} else if (strcmp(k, "method") == 0) {
-			luaL_checktype(L, -1, LUA_TTABLE);
-			if (lua_getfield(L, -1, "description") != LUA_TNIL)
-				a->method_description =
-				    anchored_string(L, b, -1);
-			lua_pop(L, 1);
-			if (lua_getfield(L, -1, "ref") != LUA_TNIL) {
-				a->method_ref = b->mref;
-				if (lua_istable(L, -1)) {
-					int i, n = (int)lua_rawlen(L, -1);
-
-					for (i = 1;
-					     i <= n && i <= ALERT_MAX_VALUES;
-					     i++) {
-						lua_rawgeti(L, -1, i);
-						b->mref[a->method_nref++] =
-						    anchored_string(L, b, -1);
-						lua_pop(L, 1);
-					}
-				} else {
-					b->mref[a->method_nref++] =
-					    anchored_string(L, b, -1);
-				}
-			}
-			lua_pop(L, 1);
+			parse_method(L, b, -1);
 		} else if (strcmp(k, "sources") == 0) {
-			a->nsources = parse_nodes(L, b, -1, 0, &a->sources);
+			a->nsources =
+			    parse_nodes(L, b, -1, 0, "sources", &a->sources);
 		} else if (strcmp(k, "targets") == 0) {
-			a->ntargets = parse_nodes(L, b, -1, 1, &a->targets);
+			a->ntargets =
+			    parse_nodes(L, b, -1, 1, "targets", &a->targets);
 		} else if (strcmp(k, "ref") == 0) {
-			int i, n;
-
-			luaL_checktype(L, -1, LUA_TTABLE);
-			if (lua_getfield(L, -1, "__alert_id") != LUA_TNIL) {
-				b->refs[a->nrefs++] =
-				    (uint64_t)lua_tointeger(L, -1);
-				lua_pop(L, 1);
-			} else {
-				lua_pop(L, 1);
-				n = (int)lua_rawlen(L, -1);
-				for (i = 1; i <= n && a->nrefs < ALERT_MAX_REFS;
-				     i++) {
-					lua_rawgeti(L, -1, i);
-					if (lua_istable(L, -1)) {
-						if (lua_getfield(
-						        L, -1, "__alert_id") !=
-						    LUA_TNIL)
-							b->refs[a->nrefs++] =
-							    (uint64_t)
-							        lua_tointeger(
-							            L, -1);
-						lua_pop(L, 1);
-					}
-					lua_pop(L, 1);
-				}
-			}
-			a->refs = b->refs;
+			parse_refs(L, b, -1);
 		} else {
-			luaL_error(L, "unexpected field '%s'", k);
+			unexpected_field(L, b, "", -2);
 		}
 		lua_pop(L, 1);
 	}
@@ -328,7 +489,7 @@ l_alert(lua_State *L)
 	uint64_t id;
 
 	b = lua_newuserdata(L, sizeof(*b)); /* freed by the GC */
-	parse_alert(L, 1, b);
+	parse_alert(L, 1, b, "haka.alert");
 	id = alert_post(&b->a);
 	lua_createtable(L, 0, 2);
 	lua_pushinteger(L, (lua_Integer)id);
@@ -344,12 +505,12 @@ l_alert_update(lua_State *L)
 	struct alert_build *b;
 	uint64_t id;
 
-	luaL_checktype(L, 1, LUA_TTABLE);
-	lua_getfield(L, 1, "__alert_id");
-	id = (uint64_t)luaL_checkinteger(L, -1);
-	lua_pop(L, 1);
+	if ((id = alert_id_of(L, 1)) == 0)
+		return luaL_error(L, "alert:update: not called on an alert "
+		                     "(a:update{...}, a returned by "
+		                     "haka.alert)");
 	b = lua_newuserdata(L, sizeof(*b));
-	parse_alert(L, 2, b);
+	parse_alert(L, 2, b, "alert:update");
 	alert_update(id, &b->a);
 	return 0;
 }
@@ -390,12 +551,13 @@ l_alert_call(lua_State *L)
 
 /* --- logging --------------------------------------------------------- */
 
-/* string.format(...) of the arguments from index 'first'. */
+/* string.format(...) of the arguments from index 'first', length in *len. */
 static const char *
-format_args(lua_State *L, int first)
+format_args(lua_State *L, int first, size_t *len)
 {
 	int n = lua_gettop(L) - first + 1;
 
+	*len = 0;
 	if (n <= 0)
 		return "";
 	lua_getglobal(L, "string");
@@ -403,18 +565,24 @@ format_args(lua_State *L, int first)
 	lua_remove(L, -2);
 	lua_insert(L, first);
 	lua_call(L, n, 1);
-	return luaL_tolstring(L, -1, NULL);
+	return luaL_tolstring(L, -1, len);
 }
 
+/*
+ * The message is the rule's, often made of attacker-controlled text (an
+ * SMTP parameter): hk_log_text escapes its control characters so that it
+ * cannot forge log lines or terminal sequences.
+ */
 static int
 log_at(lua_State *L, enum log_level level, int first)
 {
 	const char *msg;
+	size_t len;
 
 	if (!log_enabled("external", level))
 		return 0;
-	msg = format_args(L, first);
-	hk_log(level, "external", "%s", msg);
+	msg = format_args(L, first, &len);
+	hk_log_text(level, "external", msg, len);
 	return 0;
 }
 

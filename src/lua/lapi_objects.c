@@ -670,12 +670,27 @@ iter_tostring(lua_State *L)
 
 /*
  * The blocking parts of the iterator API, written over _need and _take
- * (they may yield from inside the rule's coroutine).
+ * (they may yield from inside the rule's coroutine). check_available(n
+ * [, nonblocking]) is the original's: it waits (unless nonblocking) until
+ * n bytes are available or the stream ends, does not move the position,
+ * and returns true, n or false and the bytes available.
  */
 static const char iter_prelude[] =
     "local M = ...\n"
     "function M:wait() return self:_need(1) end\n"
-    "function M:check_available(n) return self:_need(n) end\n"
+    "function M:check_available(n, nonblocking)\n"
+    "  local size = math.tointeger(n)\n"
+    "  if size == nil or size < 0 then\n"
+    "    error(string.format(\"bad argument #1 to 'check_available' \" ..\n"
+    "      '(a size >= 0 expected, got %s)', type(n) == 'number' and n or "
+    "type(n)), 2)\n"
+    "  end\n"
+    "  local avail = self:available()\n"
+    "  if avail >= size then return true, size end\n"
+    "  if nonblocking then return false, avail end\n"
+    "  if self:_need(size) then return true, size end\n"
+    "  return false, self:available()\n"
+    "end\n"
     "function M:advance(n)\n"
     "  if n == 'available' then self:_take(); return end\n"
     "  self:_need(n); self:_take(n)\n"

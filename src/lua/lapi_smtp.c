@@ -478,12 +478,23 @@ lapi_smtp_field(lua_State *L, struct flow *f, const char *key)
 
 /*
  * The mail content iterator, in Lua because it blocks (yields) inside the
- * rule's coroutine: wait, sub, available, foreach_available as the
- * original's vbuffer iterator.
+ * rule's coroutine: wait, sub, available, check_available, advance,
+ * foreach_available as the original's vbuffer iterator (HAKA.md section
+ * b). The data of a non-streamed rule and the pieces the iterator returns
+ * are the same Data views: #d, d:asstring(), d:sub(), and d[i], the byte
+ * at 1-based index i, as the original's vbuffer_sub (an index outside
+ * 1..#d is an error, as on the TCP data views).
  */
 static const char mailiter_src[] =
     "local Data = {}\n"
-    "Data.__index = Data\n"
+    "Data.__index = function (d, k)\n"
+    "  if type(k) ~= 'number' then return Data[k] end\n"
+    "  local i = math.tointeger(k)\n"
+    "  if i == nil then error('number has no integer representation', 2) "
+    "end\n"
+    "  if i < 1 or i > #d._s then error('index out of range', 2) end\n"
+    "  return string.byte(d._s, i)\n"
+    "end\n"
     "Data.__len = function (d) return #d._s end\n"
     "Data.__tostring = function (d) return d._s end\n"
     "function Data:asstring() return self._s end\n"
@@ -502,6 +513,21 @@ static const char mailiter_src[] =
     "  local n = 0\n"
     "  for _, s in ipairs(self._q) do n = n + #s end\n"
     "  return n\n"
+    "end\n"
+    "function Iter:check_available(n, nonblocking)\n"
+    "  local size = math.tointeger(n)\n"
+    "  if size == nil or size < 0 then\n"
+    "    error(string.format(\"bad argument #1 to 'check_available' \" ..\n"
+    "      '(a size >= 0 expected, got %s)', type(n) == 'number' and n or "
+    "type(n)), 2)\n"
+    "  end\n"
+    "  while not nonblocking and not self._fin and self:available() < size "
+    "do\n"
+    "    coroutine.yield()\n"
+    "  end\n"
+    "  local avail = self:available()\n"
+    "  if avail >= size then return true, size end\n"
+    "  return false, avail\n"
     "end\n"
     "function Iter:wait()\n"
     "  while #self._q == 0 do\n"

@@ -621,6 +621,40 @@ def smtp_gap_bdat_last():
     return cap
 
 
+def smtp_mail_pieces():
+    """A mail of 5,000 bytes of content in four segments, so that the
+    dissector delivers it in two pieces (4,096 bytes, then the rest); its
+    first lines hold control characters (an escape sequence, a bare CR, a
+    NUL)."""
+    cap = Capture("smtp/mail-pieces.pcap")
+    t = TcpConn(cap)
+    t.handshake()
+    t.data(S, GREETING)
+    t.data(C, b"HELO client.example.org\r\n")
+    t.data(S, b"250 mail.example.org\r\n")
+    t.data(C, b"MAIL FROM:<a@x.org>\r\n")
+    t.data(S, b"250 Ok\r\n")
+    t.data(C, b"RCPT TO:<b@y.org>\r\n")
+    t.data(S, b"250 Ok\r\n")
+    t.data(C, b"DATA\r\n")
+    t.data(S, b"354 go ahead\r\n")
+    body = b"Subject: hi\r\n\r\n\x1b[2Jred\rX\x00\r\n"
+    i = 0
+    while len(body) < 5000 - 62:
+        body += b"line %04d: %s\r\n" % (i, b"x" * 50)
+        i += 1
+    body += b"z" * (5000 - len(body) - 2) + b"\r\n"
+    assert len(body) == 5000
+    data = body + b".\r\n"
+    for off in range(0, len(data), 1400):
+        t.data(C, data[off:off + 1400], note="content")
+    t.data(S, b"250 queued\r\n")
+    t.data(C, b"QUIT\r\n")
+    t.data(S, b"221 2.0.0 Bye\r\n")
+    t.close()
+    return cap
+
+
 def all_captures():
     caps = [out_of_order(), retransmit_diff(), one_byte_segments(),
             missing_segment(), rst_middle(), data_after_close(),
@@ -628,7 +662,8 @@ def all_captures():
     caps += link_cases()
     caps += [frag_overlap_diff(), frag_simple(), frag_incomplete(),
              bad_checksum(), non_ipv4()]
-    caps += [smtp_gap_partial_line(), smtp_gap_bdat_last()]
+    caps += [smtp_gap_partial_line(), smtp_gap_bdat_last(),
+             smtp_mail_pieces()]
     return caps
 
 

@@ -1,7 +1,8 @@
 /*
  * Unit tests of src/core/log.c: the exact line format of the original
  * engine (padding that grows with the longest section printed), level
- * filtering per section, and the level specification parser.
+ * filtering per section, the level specification parser, and the
+ * escaping of untrusted text (hk_log_text).
  *
  * The alignment width is process-wide and only grows, so the tests that
  * compare padded lines run first, in order.
@@ -361,6 +362,70 @@ test_hostile_arguments(void)
 }
 
 /*
+ * hk_log_text, for untrusted text (haka.log): every byte below 0x20 and
+ * 0x7f is escaped, NULs included, so that a message cannot forge a line
+ * or a terminal sequence; other bytes, backslash included, are kept.
+ */
+static void
+test_text_escaped(void)
+{
+	static const char text[] = "MAIL FROM:<a>\r\ninfo  core: forged\t"
+	                           "\x1b[2J\x7f\x00\x01 \\n \xc3\xa9 end";
+
+	capture_start();
+	hk_log_text(LOG_INFO, "core", text, sizeof(text) - 1);
+	hk_log_text(LOG_INFO, "core", "plain %s 100%", 13);
+	hk_log_text(LOG_INFO, "core", NULL, 5);
+	hk_log_text(LOG_DEBUG, "core", "hidden", 6);
+	FAIL_IF_NOT(check_text(capture_end(),
+	                       "info  core:           MAIL FROM:<a>\\r\\n"
+	                       "info  core: forged\\t\\x1b[2J\\x7f\\x00\\x01"
+	                       " \\n \xc3\xa9 end\n"
+	                       "info  core:           plain %s 100%\n"
+	                       "info  core:           \n"));
+}
+
+/* Escapes are never cut: the message stops before one that would not fit. */
+static void
+test_text_escaped_truncated(void)
+{
+	char big[5000], out[16], *got;
+	size_t n;
+
+	memset(big, 0x1b, sizeof(big));
+	capture_start();
+	hk_log_text(LOG_INFO, "core", big, sizeof(big));
+	got = capture_end();
+	FAIL_IF(got == NULL);
+	/* 1023 escapes of 4 bytes fit in 4095, then the newline. */
+	n = strlen(got);
+	if (n != strlen("info  core:           ") + 1023 * 4 + 1 ||
+	    strcmp(got + n - 5, "\\x1b\n") != 0) {
+		free(got);
+		FAIL_IF(1);
+	}
+	free(got);
+	FAIL_IF(log_escape(out, sizeof(out), "ab\ncd", 5) != 6);
+	FAIL_IF(strcmp(out, "ab\\ncd") != 0);
+	FAIL_IF(log_escape(out, 4, "ab\ncd", 5) != 2);
+	FAIL_IF(strcmp(out, "ab") != 0);
+	FAIL_IF(log_escape(out, 1, "ab", 2) != 0 || out[0] != '\0');
+}
+
+/* hakapcap --log-raw-text: the original's output, up to the first NUL. */
+static void
+test_text_raw(void)
+{
+	capture_start();
+	log_set_raw_text(true);
+	hk_log_text(LOG_INFO, "core", "a\r\nb\x00 c", 6);
+	log_set_raw_text(false);
+	hk_log_text(LOG_INFO, "core", "a\nb", 3);
+	FAIL_IF_NOT(check_text(capture_end(), "info  core:           a\r\nb\n"
+	                                      "info  core:           a\\nb\n"));
+}
+
+/*
  * FATAL goes to stderr, after the log output was flushed; a configured
  * output other than stdout (a log file, syslog) gets the line too.
  */
@@ -420,6 +485,9 @@ main(void)
 	RUN_TEST(test_set_default_level);
 	RUN_TEST(test_long_message_truncated);
 	RUN_TEST(test_hostile_arguments);
+	RUN_TEST(test_text_escaped);
+	RUN_TEST(test_text_escaped_truncated);
+	RUN_TEST(test_text_raw);
 	RUN_TEST(test_fatal_to_stderr);
 	UT_DONE();
 }

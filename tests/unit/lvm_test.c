@@ -1191,40 +1191,114 @@ test_alert_update(void)
 	                         "\tseverity = high\n"));
 }
 
+/*
+ * Every argument error of haka.alert and a:update names the field and
+ * what was expected, at the rule's line; a wrong string is shown quoted,
+ * escaped and cut at 64 bytes.
+ */
 static void
 test_alert_bad_fields(void)
 {
 	static const char rules[] =
 	    "local function fails(t, msg)\n"
-	    "  local ok, err = pcall(haka.alert, t)\n"
+	    "  local ok, err = pcall(function () return haka.alert(t) end)\n"
 	    "  assert(not ok, msg)\n"
-	    "  assert(err:find(msg, 1, true), err)\n"
+	    "  assert(err:find('alert_bad.lua:2: ' .. msg, 1, true), err)\n"
 	    "end\n"
+	    "local NODE = 'haka.alert.address(...) or "
+	    "haka.alert.service(...)'\n"
+	    "local obj = setmetatable({}, {__tostring = function () "
+	    "return 'obj' end})\n"
 	    "haka.rule{on = haka.events.started, eval = function ()\n"
-	    "  fails({x = 1}, \"unexpected field 'x'\")\n"
-	    "  fails({severity = 'huge'}, \"invalid severity 'huge'\")\n"
-	    "  fails({confidence = 'sure'}, \"invalid confidence 'sure'\")\n"
-	    "  fails({completion = 'maybe'}, \"invalid completion\")\n"
-	    "  fails({sources = {'1.2.3.4'}}, 'haka.alert.address')\n"
+	    "  fails({x = 1}, \"haka.alert: unexpected field 'x'\")\n"
+	    "  fails({[1] = 'low'}, \"haka.alert: unexpected field '1'\")\n"
+	    "  fails({severity = 'urgent'}, \"haka.alert: field 'severity': "
+	    "expected one of low, medium, high, got 'urgent'\")\n"
+	    "  fails({severity = 3}, \"haka.alert: field 'severity': "
+	    "expected one of low, medium, high, got number\")\n"
+	    "  fails({confidence = 'sure'}, \"haka.alert: field "
+	    "'confidence': expected one of low, medium, high or a number, "
+	    "got 'sure'\")\n"
+	    "  fails({completion = 'maybe'}, \"haka.alert: field "
+	    "'completion': expected one of failed, successful, got "
+	    "'maybe'\")\n"
+	    "  fails({completion = true}, \"haka.alert: field 'completion': "
+	    "expected one of failed, successful, got boolean\")\n"
+	    "  fails({description = {}}, \"haka.alert: field 'description': "
+	    "expected a string, got table\")\n"
+	    "  fails({description = print}, \"haka.alert: field "
+	    "'description': expected a string, got function\")\n"
+	    "  fails({start_time = 'noon'}, \"haka.alert: field "
+	    "'start_time': expected a number of seconds or {secs = ..., "
+	    "nsecs = ...}, got 'noon'\")\n"
+	    "  fails({end_time = {secs = 'x'}}, \"haka.alert: field "
+	    "'end_time.secs': expected a number, got 'x'\")\n"
+	    "  fails({end_time = {secs = 1, nsecs = {}}}, \"haka.alert: "
+	    "field 'end_time.nsecs': expected a number, got table\")\n"
+	    "  fails({method = 'spam'}, \"haka.alert: field 'method': "
+	    "expected a table {description = ..., ref = ...}, got 'spam'\")\n"
+	    "  fails({method = {description = {}}}, \"haka.alert: field "
+	    "'method.description': expected a string, got table\")\n"
+	    "  fails({method = {ref = {'a', {}}}}, \"haka.alert: field "
+	    "'method.ref[2]': expected a string, got table\")\n"
+	    "  fails({method = {ref = true}}, \"haka.alert: field "
+	    "'method.ref': expected a string, got boolean\")\n"
+	    "  fails({method = {kind = 1}}, \"haka.alert: unexpected field "
+	    "'method.kind'\")\n"
+	    "  fails({sources = '1.2.3.4'}, \"haka.alert: field 'sources': "
+	    "expected haka.alert.address(...), haka.alert.service(...) or a "
+	    "list of them, got '1.2.3.4'\")\n"
+	    "  fails({sources = {'1.2.3.4'}}, \"haka.alert: field "
+	    "'sources[1]': expected \" .. NODE .. \", got '1.2.3.4'\")\n"
+	    "  fails({targets = {haka.alert.address('a'), 5}}, \"haka.alert: "
+	    "field 'targets[2]': expected \" .. NODE .. \", got number\")\n"
+	    "  fails({targets = true}, \"haka.alert: field 'targets': "
+	    "expected haka.alert.address(...), haka.alert.service(...) or a "
+	    "list of them, got boolean\")\n"
+	    "  fails({ref = 'x'}, \"haka.alert: field 'ref': expected an "
+	    "alert or a list of alerts, got 'x'\")\n"
+	    "  fails('x', \"haka.alert: expected a table of fields, got "
+	    "'x'\")\n"
+	    "  fails({severity = 'x\\r\\n\\27[2J' .. string.rep('y', 100)},\n"
+	    "    \"haka.alert: field 'severity': expected one of low, medium, "
+	    "high, got 'x\\\\r\\\\n\\\\x1b[2J\" .. string.rep('y', 57) .. "
+	    "\"...'\")\n"
+	    /* Accepted: tostring-able values, as the original's tostring. */
+	    "  haka.alert{description = 42, method = {description = obj,\n"
+	    "    ref = 7}}\n"
 	    "  local a = haka.alert{description = 'ok'}\n"
-	    "  local ok, err = pcall(a.update, a, {y = 2})\n"
-	    "  assert(not ok and err:find(\"unexpected field 'y'\", 1, true), "
-	    "err)\n"
+	    "  local ok, err = pcall(function () a:update{y = 2} end)\n"
+	    "  assert(not ok and err:find(\"alert_bad.lua:37: alert:update: "
+	    "unexpected field 'y'\", 1, true), err)\n"
+	    "  ok, err = pcall(function () a:update{severity = 'urgent'} "
+	    "end)\n"
+	    "  assert(not ok and err:find(\"alert_bad.lua:39: alert:update: "
+	    "field 'severity': expected one of low, medium, high, got "
+	    "'urgent'\", 1, true), err)\n"
+	    "  ok, err = pcall(function () a.update{severity = 'high'} end)\n"
+	    "  assert(not ok and err:find(\"alert_bad.lua:41: alert:update: "
+	    "not called on an alert\", 1, true), err)\n"
 	    "  haka.log('bad fields checked')\n"
 	    "end}\n"
 	    "haka.rule{on = haka.events.exiting, eval = function ()\n"
-	    "  haka.alert{description = 'x', x = 1}\n"
+	    "  haka.alert{description = 'x', severity = 'urgent'}\n"
 	    "end}\n";
 	uint64_t before;
 
 	FAIL_IF(vm_start(0, 0, false) == NULL);
 	FAIL_IF_NOT(load_text("alert_bad.lua", rules) == HK_OK);
+	before = alert_count();
 	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
 	FAIL_IF_NOT(log_has("bad fields checked"));
+	FAIL_IF_NOT(alert_count() == before + 2); /* the two accepted */
+	FAIL_IF_NOT(strstr(alert_text(), "\tdescription = 42\n") != NULL);
+	FAIL_IF_NOT(strstr(alert_text(), "\t\tdescription = obj\n") != NULL);
+	FAIL_IF_NOT(strstr(alert_text(), "\t\tref = { 7 }\n") != NULL);
 	before = alert_count();
 	FAIL_IF_NOT(lvm_event_simple(vm, EV_EXITING) == HK_ERR);
-	FAIL_IF_NOT(log_has("unexpected field 'x'"));
-	FAIL_IF_NOT(log_has("alert_bad.lua:18:"));
+	FAIL_IF_NOT(log_has("alert_bad.lua:46: haka.alert: field 'severity': "
+	                    "expected one of low, medium, high, got "
+	                    "'urgent'"));
 	FAIL_IF_NOT(alert_count() == before); /* nothing posted */
 }
 
@@ -1288,6 +1362,9 @@ test_log(void)
 	    "  haka.log.warning('careful %s', 'now')\n"
 	    "  haka.log.info('info %s', {} ~= nil)\n"
 	    "  haka.log.error('bad %05.1f', 2.5)\n"
+	    "  haka.log('param %s end',\n"
+	    "    'FROM:<a>\\r\\ninfo  external: forged\\t\\27[2J\\0\\127')\n"
+	    "  haka.log.warning('q %q c:\\\\dir', 'a\\r\\nb')\n"
 	    "end}\n";
 
 	FAIL_IF(vm_start(0, 0, false) == NULL);
@@ -1299,6 +1376,17 @@ test_log(void)
 	FAIL_IF_NOT(log_has("warn  external: careful now\n"));
 	FAIL_IF_NOT(log_has("info  external: info true\n"));
 	FAIL_IF_NOT(log_has("error external: bad 002.5\n"));
+	/*
+	 * Control characters of the message are escaped: attacker text (an
+	 * SMTP parameter) cannot forge a line or a terminal sequence; the
+	 * rest of the message is unchanged (%q, backslashes).
+	 */
+	FAIL_IF_NOT(log_has("info  external: param FROM:<a>\\r\\n"
+	                    "info  external: forged\\t\\x1b[2J\\x00"
+	                    "\\x7f end\n"));
+	FAIL_IF(log_has("\ninfo  external: forged"));
+	FAIL_IF_NOT(log_has("warn  external: q \"a\\13\\\\nb\" "
+	                    "c:\\dir\n"));
 	/* A bad format is a rule error. */
 	log_reset();
 	FAIL_IF_NOT(load_text("log_bad.lua",

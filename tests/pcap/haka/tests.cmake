@@ -23,7 +23,9 @@ haka_add_pcap_test(haka-workshop-tcpfilter ${PCAP_DIR}/haka/tcpfilter.lua
 	REF_PCAP ${H}/doc__test__workshop-tcpfilter-ref.pcap
 	OPTIONS -l info,conn=debug,lua=debug)
 # Streamed data rules (coroutines) against the original's core-stream-rule.
+# Its rule logs the HTTP reply, line breaks included, which haka.log
+# escapes by default: --log-raw-text writes it as the original did.
 haka_add_pcap_test(haka-stream-rule ${PCAP_DIR}/haka/stream-rule.lua
 	${H}/src__haka__test__basic.pcap
 	REF_TXT ${R}/src__haka__test__stream-rule-ref.txt
-	OPTIONS -l info,conn=debug,lua=debug)
+	OPTIONS -l info,conn=debug,lua=debug --log-raw-text)

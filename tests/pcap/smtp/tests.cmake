@@ -52,3 +52,11 @@ haka_add_pcap_test(smtp-limits ${PCAP_DIR}/smtp/events.lua ${TUTO}
 	REF_TXT ${PCAP_DIR}/smtp/limits-ref.txt
 	OPTIONS --smtp-limit command_line=20 --smtp-limit reply_line=40
 		--smtp-limit text_line=18)
+# Crafted: a mail of 4998 bytes of content, delivered in two pieces. The
+# data views of mail_content give their bytes by 1-based index (data[i])
+# and the iterators' check_available(n[, nonblocking]) waits for n bytes
+# without moving (mail content and TCP stream); the control characters of
+# the content are escaped in the log.
+haka_add_pcap_test(smtp-mail-data ${PCAP_DIR}/smtp/mail-data.lua
+	${PCAP_DIR}/smtp/mail-pieces.pcap
+	REF_TXT ${PCAP_DIR}/smtp/mail-data-ref.txt)
