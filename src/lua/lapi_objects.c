@@ -33,13 +33,22 @@ new_proxy(lua_State *L, int kind, void *ptr, const char *mt)
 	return p;
 }
 
+/*
+ * A borrowed proxy is valid until the end of the current dispatch, which
+ * moves vm->gen on: nothing to record per proxy, so a rule may make as
+ * many as it likes, and one the collector has freed is never touched.
+ */
 static void
 borrow(struct lvm *vm, struct lproxy *p)
 {
-	if (vm->nborrowed < LVM_MAX_BORROWED)
-		vm->borrowed[vm->nborrowed++] = p;
-	else
-		p->ptr = NULL; /* cannot track it: never valid */
+	p->genp = &vm->gen;
+	p->gen = vm->gen;
+}
+
+static bool
+proxy_valid(const struct lproxy *p)
+{
+	return p->ptr != NULL && (p->genp == NULL || *p->genp == p->gen);
 }
 
 /*
@@ -56,11 +65,7 @@ to_caller(lua_State *L, struct lvm *vm)
 void
 lapi_invalidate_borrowed(struct lvm *vm)
 {
-	int i;
-
-	for (i = 0; i < vm->nborrowed; i++)
-		((struct lproxy *)vm->borrowed[i])->ptr = NULL;
-	vm->nborrowed = 0;
+	vm->gen++;
 }
 
 struct lproxy *
@@ -127,7 +132,7 @@ check_valid(lua_State *L, int idx, const char *mt)
 {
 	struct lproxy *p = luaL_checkudata(L, idx, mt);
 
-	if (p->ptr == NULL)
+	if (!proxy_valid(p))
 		luaL_error(L,
 		           "%s used outside of its event (or after its "
 		           "connection ended)",
@@ -574,7 +579,7 @@ data_tostring(lua_State *L)
 {
 	struct lproxy *p = luaL_checkudata(L, 1, LMT_DATA);
 
-	if (p->ptr == NULL) {
+	if (!proxy_valid(p)) {
 		lua_pushliteral(L, "<expired data>");
 		return 1;
 	}

@@ -13,8 +13,6 @@
 #include <haka/engine.h>
 #include <haka/lvm.h>
 
-#define LVM_MAX_BORROWED 256
-
 /* Small blocks of the Lua heap: free lists per 16-byte class (lvm.c). */
 #define LVM_SMALL_STEP  16
 #define LVM_SMALL_MAX   256
@@ -42,9 +40,8 @@ struct lvm {
 	const char *rule_dir;       /* directory of the rule file */
 	char *rule_dir_buf;
 	/* Proxies lent to rules during one dispatch, invalidated after. */
-	void *borrowed[LVM_MAX_BORROWED];
-	int nborrowed;
-	bool data_finished;    /* receive_data: no more data will come */
+	uint64_t gen;       /* borrowed proxies of an older value are invalid */
+	bool data_finished; /* receive_data: no more data will come */
 	struct flow *cur_flow; /* flow of the event being dispatched */
 	bool stopped;          /* haka.abort() or a dropped flow */
 	bool in_app_event;     /* flow.state is the dissector's state */
@@ -73,6 +70,9 @@ struct lproxy {
 	int dir;      /* stream direction */
 	uint64_t off; /* data: absolute offset; iter: position */
 	uint64_t len; /* data length */
+	/* borrowed: valid while *genp == gen (genp NULL: not borrowed) */
+	const uint64_t *genp;
+	uint64_t gen;
 };
 
 #define LMT_PACKET "haka.packet"

@@ -3,3 +3,8 @@
 haka_add_pcap_test(tcp-receive-packet ${PCAP_DIR}/tcp/receive-packet.lua
 	${HAKA_DATA}/doc__user__workshop__smtp.pcap
 	REF_TXT ${PCAP_DIR}/tcp/receive-packet-ref.txt)
+# Objects given to a rule: as many as the rule makes are valid during the
+# call; one kept for later raises an error.
+haka_add_pcap_test(tcp-objects ${PCAP_DIR}/tcp/objects.lua
+	${HAKA_DATA}/doc__user__workshop__smtp.pcap
+	REF_TXT ${PCAP_DIR}/tcp/objects-ref.txt)
