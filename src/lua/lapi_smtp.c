@@ -395,6 +395,25 @@ l_policy(lua_State *L)
 	lua_Integer port;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
+	/*
+	 * A criterion left out would make the policy apply more widely than
+	 * written (srcip = ... ignored: every client).
+	 */
+	lua_pushnil(L);
+	while (lua_next(L, 1) != 0) {
+		const char *k =
+		    lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+
+		if (k == NULL ||
+		    (strcmp(k, "on") != 0 && strcmp(k, "name") != 0 &&
+		     strcmp(k, "port") != 0 && strcmp(k, "action") != 0))
+			return luaL_error(
+			    L,
+			    "policy: criterion '%s' is not supported "
+			    "(only port)",
+			    k != NULL ? k : luaL_typename(L, -2));
+		lua_pop(L, 1);
+	}
 	if (lua_getfield(L, 1, "on") != LUA_TTABLE ||
 	    lua_getfield(L, -1, "__policy") != LUA_TSTRING)
 		return luaL_error(L, "policy must bind on a policy");

@@ -57,6 +57,11 @@ expect unwritable-output 1 "cannot write the result: $tmp/no-dir/out.pcap: No su
 printf 'local smtp = require("smtp")\nhaka.rule{on = smtp.events.command, eval = function () end}\n' >"$tmp/orphan.lua"
 expect smtp-not-installed 0 'rules on SMTP events, but no connection gets the SMTP dissector' -- "$hakapcap" "$tmp/orphan.lua" "$cap"
 
+# A policy criterion the engine does not apply is refused, not ignored
+# (the policy would cover every client, not the one named).
+printf 'haka.policy{on = haka.dissectors.tcp_connection.policies.next_dissector,\n  port = 25, srcip = "10.9.9.9",\n  action = haka.dissectors.smtp.install}\n' >"$tmp/policy.lua"
+expect policy-criterion 1 "policy.lua:1: policy: criterion 'srcip' is not supported \\(only port\\)" -- "$hakapcap" "$tmp/policy.lua" "$cap"
+
 # haka.events.started and exiting fire in hakapcap and in every worker of
 # the daemon (here replaying the capture file: no privilege needed).
 printf 'haka.rule{on = haka.events.started, eval = function () haka.log("STARTED fired") end}\nhaka.rule{on = haka.events.exiting, eval = function () haka.log("EXITING fired") end}\n' >"$tmp/life.lua"
