@@ -185,8 +185,8 @@ engine_anomaly(void *arg, enum anomaly a, struct packet *pkt)
 		    lvm_event_anomaly(e->vm, EV_TCPC_ANOMALY, f, pkt, a) !=
 		        HK_OK)
 			rule_failed(e, pkt);
-	} else if (lvm_has_rules(e->vm, EV_IPV4_ANOMALY) && pkt != NULL &&
-	           (pkt->flags & PKT_F_IPV4)) {
+	} else if (lvm_has_rules(e->vm, EV_IPV4_ANOMALY) && pkt != NULL) {
+		/* A malformed packet too: its fields then read nil. */
 		if (lvm_event_anomaly(e->vm, EV_IPV4_ANOMALY, NULL, pkt, a) !=
 		    HK_OK)
 			rule_failed(e, pkt);

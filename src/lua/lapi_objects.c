@@ -308,7 +308,9 @@ pkt_verify_checksum(lua_State *L)
 	struct lproxy *p = check_valid(L, 1, LMT_PACKET);
 	struct packet *pkt = p->ptr;
 
-	if (p->kind == LPROXY_PACKET_TCP)
+	if (!(pkt->flags & PKT_F_IPV4))
+		lua_pushboolean(L, 0); /* no valid header to check */
+	else if (p->kind == LPROXY_PACKET_TCP)
 		lua_pushboolean(L,
 		                tcp_compute_checksum(pkt) == tcp_checksum(pkt));
 	else
@@ -325,6 +327,19 @@ pkt_index(lua_State *L)
 	const char *k = luaL_checkstring(L, 2);
 	struct lvm *vm;
 
+	if (!(pkt->flags & PKT_F_IPV4)) {
+		/*
+		 * A packet raised with a malformed-IPv4 or link anomaly: its
+		 * header cannot be read, so every field of it is nil.
+		 */
+		if (strcmp(k, "timestamp") == 0 || strcmp(k, "name") == 0)
+			return pkt_ipv4_field(L, pkt, k);
+		lua_getmetatable(L, 1);
+		if (lua_getfield(L, -1, k) == LUA_TFUNCTION && k[0] != '_')
+			return 1;
+		lua_pushnil(L);
+		return 1;
+	}
 	if (p->kind == LPROXY_PACKET_TCP && pkt_tcp_field(L, pkt, k))
 		return 1;
 	if (strcmp(k, "payload") == 0) {

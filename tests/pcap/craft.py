@@ -567,6 +567,27 @@ def non_ipv4():
     return cap
 
 
+def malformed():
+    """IPv4 headers the engine cannot read: each raises its anomaly to
+    ipv4.events.anomaly rules; a valid SYN follows."""
+    cap = Capture("ipv4/malformed.pcap")
+    good = ipv4_hdr(CLIENT_IP, SERVER_IP, 6, 0, 7)
+    cap.add_l3(good[:12], ETH_IPV4, C,
+               "IPv4 header cut after 12 bytes (ipv4_truncated)")
+    v6 = bytes([0x65]) + good[1:]
+    cap.add_l3(v6, ETH_IPV4, C, "version 6 in an IPv4 frame (ipv4_bad_version)")
+    ihl4 = bytes([0x44]) + good[1:]
+    cap.add_l3(ihl4, ETH_IPV4, C,
+               "header length 16 bytes (ipv4_bad_header_length)")
+    short = good[:2] + struct.pack("!H", 10) + good[4:]
+    cap.add_l3(short, ETH_IPV4, C,
+               "total length 10, below the header (ipv4_bad_total_length)")
+    cap.add(CLIENT_MAC[:6], "6-byte frame, shorter than an Ethernet header "
+            "(link_truncated)")
+    TcpConn(cap).send(C, SYN, options=MSS_1460, note="a valid IPv4 SYN")
+    return cap
+
+
 # --- SMTP cases --------------------------------------------------------------
 
 
@@ -661,7 +682,7 @@ def all_captures():
             no_handshake()]
     caps += link_cases()
     caps += [frag_overlap_diff(), frag_simple(), frag_incomplete(),
-             bad_checksum(), non_ipv4()]
+             bad_checksum(), non_ipv4(), malformed()]
     caps += [smtp_gap_partial_line(), smtp_gap_bdat_last(),
              smtp_mail_pieces()]
     return caps
