@@ -14,7 +14,18 @@
 #define ALERT_MAX_NODES  32
 #define ALERT_MAX_VALUES 32
 #define ALERT_MAX_REFS   32
-#define ALERT_GOT_MAX    64 /* bytes of a wrong string shown */
+
+/* An alert keeps at most max entries of a list: say what is left out. */
+static void
+alert_cut(const char *field, int n, int max)
+{
+	if (n > max)
+		hk_log(LOG_WARNING, "lua",
+		       "haka.alert: field '%s' has %d entries, only the first "
+		       "%d are kept",
+		       field, n, max);
+}
+#define ALERT_GOT_MAX 64 /* bytes of a wrong string shown */
 
 static const char *const rule_keys[] = {"on",      "hook", "eval",
                                         "options", "name", NULL};
@@ -289,6 +300,8 @@ parse_node(lua_State *L, struct alert_build *b, int idx,
 	                 : ALERT_NODE_ADDRESS;
 	lua_pop(L, 1);
 	vlen = (int)lua_rawlen(L, idx);
+	alert_cut(node->kind == ALERT_NODE_SERVICE ? "service" : "address",
+	          vlen, ALERT_MAX_VALUES);
 	node->values = values;
 	node->nvalues = 0;
 	for (j = 1; j <= vlen && j <= ALERT_MAX_VALUES; j++) {
@@ -319,6 +332,7 @@ parse_nodes(lua_State *L, struct alert_build *b, int idx, int which,
 		            "or a list of them",
 		            idx);
 	len = (int)lua_rawlen(L, idx);
+	alert_cut(field, len, ALERT_MAX_NODES);
 	for (i = 1; i <= len && n < ALERT_MAX_NODES; i++) {
 		lua_rawgeti(L, idx, i);
 		if (!is_node(L, -1)) {
@@ -360,6 +374,7 @@ parse_method(lua_State *L, struct alert_build *b, int idx)
 			a->method_nref = 0;
 			if (lua_istable(L, -1)) {
 				n = (int)lua_rawlen(L, -1);
+				alert_cut("method.ref", n, ALERT_MAX_VALUES);
 				for (i = 1; i <= n && i <= ALERT_MAX_VALUES;
 				     i++) {
 					lua_rawgeti(L, -1, i);
@@ -415,6 +430,7 @@ parse_refs(lua_State *L, struct alert_build *b, int idx)
 		return;
 	}
 	n = (int)lua_rawlen(L, idx);
+	alert_cut("ref", n, ALERT_MAX_REFS);
 	for (i = 1; i <= n && a->nrefs < ALERT_MAX_REFS; i++) {
 		lua_rawgeti(L, idx, i);
 		if ((id = alert_id_of(L, -1)) != 0)

@@ -62,6 +62,10 @@ expect smtp-not-installed 0 'rules on SMTP events, but no connection gets the SM
 printf 'haka.policy{on = haka.dissectors.tcp_connection.policies.next_dissector,\n  port = 25, srcip = "10.9.9.9",\n  action = haka.dissectors.smtp.install}\n' >"$tmp/policy.lua"
 expect policy-criterion 1 "policy.lua:1: policy: criterion 'srcip' is not supported \\(only port\\)" -- "$hakapcap" "$tmp/policy.lua" "$cap"
 
+# An alert keeps 32 values of a list: the rest is not dropped silently.
+printf 'local t = {}\nfor i = 1, 40 do t[i] = "10.0.0." .. i end\nhaka.rule{on = haka.events.started, eval = function () haka.alert{description = "x", sources = haka.alert.address(table.unpack(t))} end}\n' >"$tmp/alert-cut.lua"
+expect alert-cut 0 "warn +lua: +haka.alert: field 'address' has 40 entries, only the first 32 are kept" -- "$hakapcap" "$tmp/alert-cut.lua" "$cap"
+
 # haka.events.started and exiting fire in hakapcap and in every worker of
 # the daemon (here replaying the capture file: no privilege needed).
 printf 'haka.rule{on = haka.events.started, eval = function () haka.log("STARTED fired") end}\nhaka.rule{on = haka.events.exiting, eval = function () haka.log("EXITING fired") end}\n' >"$tmp/life.lua"
