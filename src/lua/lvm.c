@@ -248,10 +248,18 @@ disarm_hook(struct lvm *vm, lua_State *co)
 	vm->over_budget = false;
 }
 
+/*
+ * The message of a rule error, with its traceback. The message may carry
+ * traffic (error(cmd.parameter)): its control characters are escaped as
+ * haka.log's, so that it cannot forge log lines; the traceback keeps its
+ * own line breaks.
+ */
 static int
 msgh(lua_State *L)
 {
-	const char *msg = lua_tostring(L, 1);
+	char esc[4096];
+	size_t len;
+	const char *msg = lua_tolstring(L, 1, &len);
 
 	if (msg == NULL) {
 		if (luaL_callmeta(L, 1, "__tostring") &&
@@ -259,8 +267,10 @@ msgh(lua_State *L)
 			return 1;
 		msg = lua_pushfstring(L, "(error object is a %s value)",
 		                      luaL_typename(L, 1));
+		len = strlen(msg);
 	}
-	luaL_traceback(L, L, msg, 1);
+	log_escape(esc, sizeof(esc), msg, len);
+	luaL_traceback(L, L, esc, 1);
 	return 1;
 }
 

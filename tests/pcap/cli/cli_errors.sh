@@ -66,6 +66,11 @@ expect policy-criterion 1 "policy.lua:1: policy: criterion 'srcip' is not suppor
 printf 'local t = {}\nfor i = 1, 40 do t[i] = "10.0.0." .. i end\nhaka.rule{on = haka.events.started, eval = function () haka.alert{description = "x", sources = haka.alert.address(table.unpack(t))} end}\n' >"$tmp/alert-cut.lua"
 expect alert-cut 0 "warn +lua: +haka.alert: field 'address' has 40 entries, only the first 32 are kept" -- "$hakapcap" "$tmp/alert-cut.lua" "$cap"
 
+# A rule error's message may carry traffic: its line breaks are escaped,
+# so it cannot forge a log line.
+printf 'haka.rule{on = haka.events.started, eval = function () error("bad\\nerror lua: forged") end}\n' >"$tmp/forge.lua"
+expect error-escaped 0 'forge.lua:1: bad\\nerror lua: forged' -- "$hakapcap" "$tmp/forge.lua" "$cap"
+
 # haka.events.started and exiting fire in hakapcap and in every worker of
 # the daemon (here replaying the capture file: no privilege needed).
 printf 'haka.rule{on = haka.events.started, eval = function () haka.log("STARTED fired") end}\nhaka.rule{on = haka.events.exiting, eval = function () haka.log("EXITING fired") end}\n' >"$tmp/life.lua"
