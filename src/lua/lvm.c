@@ -619,17 +619,6 @@ l_rawset(lua_State *L)
 	return 1;
 }
 
-/* pairs(_G): the shared globals behind the view. */
-static int
-global_pairs(lua_State *L)
-{
-	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-	lua_getfield(L, -1, "next");
-	lua_insert(L, -2);
-	lua_pushnil(L);
-	return 3;
-}
-
 /* An assignment to a field of a library view (upvalue 1: its name). */
 static int
 lib_newindex(lua_State *L)
@@ -642,15 +631,39 @@ lib_newindex(lua_State *L)
 	                                                : "?");
 }
 
-/* pairs(view): the library's fields (upvalue 1: the library). */
+/* pairs(view): the fields of the table viewed (upvalue 1). */
 static int
-lib_pairs(lua_State *L)
+view_pairs(lua_State *L)
 {
 	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
 	lua_getfield(L, -1, "next");
 	lua_pushvalue(L, lua_upvalueindex(1));
 	lua_pushnil(L);
 	return 3;
+}
+
+/*
+ * Replace the function on top of the stack (the view's __newindex) by an
+ * empty read-only view of the table at target: reads go through to it,
+ * pairs() lists its fields, assignments call the function, and the
+ * metatable cannot be read or changed.
+ */
+static void
+push_view(lua_State *L, int target)
+{
+	target = lua_absindex(L, target);
+	lua_newtable(L);       /* the view */
+	lua_newtable(L);       /* its metatable */
+	lua_rotate(L, -3, -1); /* __newindex on top */
+	lua_setfield(L, -2, "__newindex");
+	lua_pushvalue(L, target);
+	lua_setfield(L, -2, "__index");
+	lua_pushvalue(L, target);
+	lua_pushcclosure(L, view_pairs, 1);
+	lua_setfield(L, -2, "__pairs");
+	lua_pushliteral(L, "locked");
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
 }
 
 /*
@@ -678,19 +691,9 @@ lock_libs(lua_State *L)
 			lua_pop(L, 1);
 			continue;
 		}
-		lua_newtable(L); /* the view */
-		lua_newtable(L); /* its metatable */
-		lua_pushvalue(L, -3);
-		lua_setfield(L, -2, "__index");
 		lua_pushstring(L, libs[i]);
 		lua_pushcclosure(L, lib_newindex, 1);
-		lua_setfield(L, -2, "__newindex");
-		lua_pushvalue(L, -3);
-		lua_pushcclosure(L, lib_pairs, 1);
-		lua_setfield(L, -2, "__pairs");
-		lua_pushliteral(L, "locked");
-		lua_setfield(L, -2, "__metatable");
-		lua_setmetatable(L, -2);
+		push_view(L, -2);
 		lua_pushvalue(L, -1);
 		lua_pushstring(L, libs[i]);
 		lua_rawset(L, -6);
@@ -731,17 +734,8 @@ lock_globals(struct lvm *vm)
 	lua_setfield(L, -2, "rawset");
 	lock_libs(L);
 	/* the view */
-	lua_newtable(L);
-	lua_newtable(L);
-	lua_pushvalue(L, -3);
-	lua_setfield(L, -2, "__index");
 	lua_pushcfunction(L, global_newindex);
-	lua_setfield(L, -2, "__newindex");
-	lua_pushcfunction(L, global_pairs);
-	lua_setfield(L, -2, "__pairs");
-	lua_pushliteral(L, "locked");
-	lua_setfield(L, -2, "__metatable");
-	lua_setmetatable(L, -2);
+	push_view(L, -2);
 	lua_setfield(L, -2, "_G");
 	/* the shared table */
 	lua_newtable(L);
