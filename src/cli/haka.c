@@ -1082,7 +1082,8 @@ main(int argc, char **argv)
 		return 5;
 
 	err[0] = '\0';
-	if (smtp_init(&d->conf.smtp, err, sizeof(err)) != HK_OK) {
+	smtp_set_limits(&d->conf.smtp);
+	if (smtp_init(err, sizeof(err)) != HK_OK) {
 		fprintf(stderr, "haka: %s\n", err);
 		return 1;
 	}

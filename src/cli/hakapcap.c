@@ -398,7 +398,7 @@ main(int argc, char **argv)
 		/* The tutorial's graphs: smtp-grammar.dot,
 		 * smtp-state-machine.dot */
 		err[0] = '\0';
-		if (smtp_init(NULL, err, sizeof(err)) != HK_OK ||
+		if (smtp_init(err, sizeof(err)) != HK_OK ||
 		    smtp_dump_graphs(".", err, sizeof(err)) != HK_OK) {
 			fprintf(stderr, "hakapcap: %s\n", err);
 			return 1;

@@ -335,7 +335,7 @@ ensure_init(lua_State *L)
 {
 	char err[256] = "";
 
-	if (smtp_init(NULL, err, sizeof(err)) != HK_OK)
+	if (smtp_init(err, sizeof(err)) != HK_OK)
 		return luaL_error(L, "smtp: %s", err);
 	return 0;
 }

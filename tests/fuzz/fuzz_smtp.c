@@ -89,7 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[128];
 
 	if (!init) {
-		if (smtp_init(NULL, err, sizeof(err)) != HK_OK)
+		if (smtp_init(err, sizeof(err)) != HK_OK)
 			abort();
 		init = true;
 	}

@@ -668,7 +668,7 @@ main(void)
 {
 	char err[256] = "";
 
-	if (smtp_init(NULL, err, sizeof(err)) != HK_OK) {
+	if (smtp_init(err, sizeof(err)) != HK_OK) {
 		fprintf(stderr, "smtp_init: %s\n", err);
 		return 1;
 	}

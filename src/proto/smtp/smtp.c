@@ -1509,12 +1509,10 @@ smtp_set_limits(const struct smtp_limits *lim)
 }
 
 int
-smtp_init(const struct smtp_limits *lim, char *err, size_t errlen)
+smtp_init(char *err, size_t errlen)
 {
 	if (G != NULL)
 		return HK_OK;
-	if (lim != NULL)
-		limits = *lim;
 	if (build_grammar(err, errlen) != HK_OK || build_fsm() != HK_OK) {
 		if (err[0] == '\0')
 			snprintf(err, errlen,

@@ -78,17 +78,17 @@ struct smtp_hooks {
 };
 
 /*
- * Build the grammar and the state machine (once, at start-up), with lim
- * (NULL: the limits set before, by default SMTP_LIMITS_DEFAULT). Called
- * again once built, it does nothing.
- */
-int smtp_init(const struct smtp_limits *lim, char *err, size_t errlen);
-
-/*
- * Set the limits the next smtp_init builds with (the first require('smtp')
- * of a rule file calls it): no cost for rule files without SMTP.
+ * Set the limits smtp_init builds with (by default SMTP_LIMITS_DEFAULT).
+ * Before smtp_init only: the grammar is built with them.
  */
 void smtp_set_limits(const struct smtp_limits *lim);
+
+/*
+ * Build the grammar and the state machine, once: the first require('smtp')
+ * of a rule file calls it, so rule files without SMTP do not pay for it.
+ * Called again once built, it does nothing.
+ */
+int smtp_init(char *err, size_t errlen);
 void smtp_cleanup(void);
 
 /* The dissector's operations, for engine_flow_attach. */
