@@ -7,8 +7,9 @@
  *
  * The pretty and oneline forms reproduce the original engine byte for
  * byte (HAKA.md section c), with one hardening: control bytes (C0 and
- * DEL) inside text fields are written as \xNN, so that text copied from
- * traffic cannot forge alert lines. JSON strings are escaped per RFC 8259.
+ * DEL) inside text fields are escaped as haka.log escapes them
+ * (log_escape: \n, \r, \t, \xHH), so that text copied from traffic cannot
+ * forge alert lines. JSON strings are escaped per RFC 8259.
  */
 #include <stdarg.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <time.h>
 
 #include <haka/alert.h>
+#include <haka/log.h>
 
 #define ALERT_OUTPUTS_MAX 8
 #define ALERT_TIME_BUF    64
@@ -188,25 +190,22 @@ alert_isotime(const struct hk_time *ht, bool frac, char *buf, size_t len)
 
 /* --- pretty and oneline ----------------------------------------------- */
 
-/* Text as is, except control bytes, written as \xNN (see top comment). */
+/*
+ * Text with its control bytes escaped as the log escapes them (\n, \r,
+ * \t, \xHH; see the top comment), a piece at a time: an escape is at most
+ * four bytes, so each piece fits whole.
+ */
 static void
 alert_text(struct alert_writer *w, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
-	const unsigned char *start = p;
+	char buf[4 * 256 + 1];
+	size_t len = s != NULL ? strlen(s) : 0, off, n;
 
-	for (; *p != '\0'; p++) {
-		if (*p >= 0x20 && *p != 0x7f)
-			continue;
-		if (p > start && fwrite(start, 1, (size_t)(p - start), w->f) !=
-		                     (size_t)(p - start))
-			w->err = 1;
-		aw_printf(w, "\\x%02x", *p);
-		start = p + 1;
+	for (off = 0; off < len; off += n) {
+		n = len - off < 256 ? len - off : 256;
+		log_escape(buf, sizeof(buf), s + off, n);
+		aw_puts(w, buf);
 	}
-	if (p > start &&
-	    fwrite(start, 1, (size_t)(p - start), w->f) != (size_t)(p - start))
-		w->err = 1;
 }
 
 /* " a, b, c" as the original's string lists. */

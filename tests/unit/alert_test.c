@@ -423,9 +423,9 @@ test_text_control_bytes(void)
 	FAIL_IF_NOT(check_text(
 	    fmt_alert(ALERT_FMT_PRETTY, 6, false, &a, NULL),
 	    "alert: id = 6\n"
-	    "\tdescription = evil\\x0aalert: id = 99\\x0d\\x7f\\x1b[31m\n"
+	    "\tdescription = evil\\nalert: id = 99\\r\\x7f\\x1b[31m\n"
 	    "\tsources = {\n"
-	    "\t\taddress: a\\x09b, \n"
+	    "\t\taddress: a\\tb, \n"
 	    "\t}\n"));
 }
 
