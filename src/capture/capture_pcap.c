@@ -221,9 +221,9 @@ pcap_source_open(char *const *files, int nfiles, char *err, size_t errlen)
 /*
  * Open the next file that can be opened, skipping (with a warning,
  * counted) those that cannot. Returns HK_OK, or HK_AGAIN when no file is
- * left; cur and linktype then still name the last file opened.
+ * left; cur and linktype then still name the last file opened. Once per
+ * file: cold, kept out of pcap_source_next's code for every packet.
  */
-/* Cold (once per file): kept out of pcap_source_next, which is inlined. */
 __attribute__((cold, noinline)) static int
 pcap_source_advance(struct pcap_source *src)
 {
