@@ -46,6 +46,14 @@ void log_set_default_level(enum log_level level);
 int log_enabled(const char *section, enum log_level level);
 
 /*
+ * A section name that a level can be given to (-l NAME=LEVEL): 1 to
+ * LOG_SECTION_NAME - 1 bytes, none of them a space, a control byte, '='
+ * or ','. Returns 1 if valid.
+ */
+#define LOG_SECTION_NAME 32 /* including the NUL */
+int log_section_valid(const char *s, size_t len);
+
+/*
  * Print one message. The section is a short constant string ("core",
  * "tcp", "external"...). A message ending with '\n' prints an empty line
  * after it, as in the original.

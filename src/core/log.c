@@ -22,7 +22,6 @@
 
 #define LOG_MSG_MAX      4096 /* longer messages are truncated */
 #define LOG_SECTIONS_MAX 64   /* per-section overrides */
-#define LOG_SECTION_NAME 32   /* including the NUL */
 #define LOG_ALIGN_MAX    32   /* a longer section does not widen padding */
 
 struct log_section {
@@ -99,8 +98,8 @@ log_find_section(const struct log_section *tab, int n, const char *s,
 	return -1;
 }
 
-static int
-log_valid_section(const char *s, size_t len)
+int
+log_section_valid(const char *s, size_t len)
 {
 	if (len == 0 || len >= LOG_SECTION_NAME)
 		return 0;
@@ -185,7 +184,7 @@ log_spec(const char *spec, char *err, size_t errlen, bool apply)
 		} else {
 			int i;
 
-			if (!log_valid_section(sec, seclen)) {
+			if (!log_section_valid(sec, seclen)) {
 				log_set_err(err, errlen,
 				            "invalid logging section", sec,
 				            seclen);

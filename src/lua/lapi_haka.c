@@ -587,55 +587,86 @@ format_args(lua_State *L, int first, size_t *len)
 /*
  * The message is the rule's, often made of attacker-controlled text (an
  * SMTP parameter): hk_log_text escapes its control characters so that it
- * cannot forge log lines or terminal sequences.
+ * cannot forge log lines or terminal sequences. Upvalues: the section
+ * name and the level.
  */
 static int
-log_at(lua_State *L, enum log_level level, int first)
+log_at(lua_State *L, int first)
 {
+	const char *section = lua_tostring(L, lua_upvalueindex(1));
+	enum log_level level =
+	    (enum log_level)lua_tointeger(L, lua_upvalueindex(2));
 	const char *msg;
 	size_t len;
 
-	if (!log_enabled("external", level))
+	if (!log_enabled(section, level))
 		return 0;
 	msg = format_args(L, first, &len);
-	hk_log_text(level, "external", msg, len);
+	hk_log_text(level, section, msg, len);
 	return 0;
 }
 
 static int
+l_log(lua_State *L)
+{
+	return log_at(L, 1);
+}
+
+/* logger(fmt, ...): the first argument is the logger table itself */
+static int
 l_log_call(lua_State *L)
 {
-	return log_at(L, LOG_INFO, 2);
+	return log_at(L, 2);
 }
-static int
-l_log_info(lua_State *L)
+
+/*
+ * Push a logger of the section at index sec: a table with one function
+ * per level, callable itself as its info function. haka.log is the
+ * logger of 'external', haka.log_section(name) makes one.
+ */
+static void
+push_logger(lua_State *L, int sec)
 {
-	return log_at(L, LOG_INFO, 1);
+	static const struct {
+		const char *name;
+		enum log_level level;
+	} levels[] = {{"info", LOG_INFO},       {"debug", LOG_DEBUG},
+	              {"warning", LOG_WARNING}, {"warn", LOG_WARNING},
+	              {"error", LOG_ERROR},     {"fatal", LOG_FATAL},
+	              {"trace", LOG_TRACE}};
+	size_t i;
+
+	sec = lua_absindex(L, sec);
+	lua_createtable(L, 0, (int)(sizeof(levels) / sizeof(levels[0])));
+	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		lua_pushvalue(L, sec);
+		lua_pushinteger(L, levels[i].level);
+		lua_pushcclosure(L, l_log, 2);
+		lua_setfield(L, -2, levels[i].name);
+	}
+	lua_createtable(L, 0, 1);
+	lua_pushvalue(L, sec);
+	lua_pushinteger(L, LOG_INFO);
+	lua_pushcclosure(L, l_log_call, 2);
+	lua_setfield(L, -2, "__call");
+	lua_setmetatable(L, -2);
 }
+
+/* haka.log_section(name): a logger like haka.log in section 'name' */
 static int
-l_log_debug(lua_State *L)
+l_log_section(lua_State *L)
 {
-	return log_at(L, LOG_DEBUG, 1);
-}
-static int
-l_log_warning(lua_State *L)
-{
-	return log_at(L, LOG_WARNING, 1);
-}
-static int
-l_log_error(lua_State *L)
-{
-	return log_at(L, LOG_ERROR, 1);
-}
-static int
-l_log_fatal(lua_State *L)
-{
-	return log_at(L, LOG_FATAL, 1);
-}
-static int
-l_log_trace(lua_State *L)
-{
-	return log_at(L, LOG_TRACE, 1);
+	size_t len;
+	const char *name = luaL_checklstring(L, 1, &len);
+
+	if (!log_section_valid(name, len))
+		return luaL_error(L,
+		                  "haka.log_section: invalid section name '%s' "
+		                  "(1 to %d characters, no space, '=' or ',')",
+		                  name, LOG_SECTION_NAME - 1);
+	lua_settop(L, 1);
+	push_logger(L, 1);
+	return 1;
 }
 
 /* --- misc -------------------------------------------------------------- */
@@ -727,11 +758,6 @@ static const char haka_prelude[] =
 void
 lapi_haka_init(lua_State *L, struct lvm *vm)
 {
-	static const luaL_Reg log_fns[] = {
-	    {"info", l_log_info},       {"debug", l_log_debug},
-	    {"warning", l_log_warning}, {"warn", l_log_warning},
-	    {"error", l_log_error},     {"fatal", l_log_fatal},
-	    {"trace", l_log_trace},     {NULL, NULL}};
 	static const char *const ipv4_ev[] = {"receive_packet", "anomaly"};
 	static const enum hk_event ipv4_id[] = {EV_IPV4_RECEIVE_PACKET,
 	                                        EV_IPV4_ANOMALY};
@@ -779,12 +805,12 @@ lapi_haka_init(lua_State *L, struct lvm *vm)
 	lua_setfield(L, -2, "alert");
 
 	/* haka.log: callable, with one function per level */
-	luaL_newlib(L, log_fns);
-	lua_newtable(L);
-	lua_pushcfunction(L, l_log_call);
-	lua_setfield(L, -2, "__call");
-	lua_setmetatable(L, -2);
-	lua_setfield(L, -2, "log");
+	lua_pushliteral(L, "external");
+	push_logger(L, -1);
+	lua_setfield(L, -3, "log");
+	lua_pop(L, 1);
+	lua_pushcfunction(L, l_log_section);
+	lua_setfield(L, -2, "log_section");
 
 	lua_newtable(L); /* haka.events */
 	set_event(L, vm, "started", EV_STARTED);
@@ -793,6 +819,7 @@ lapi_haka_init(lua_State *L, struct lvm *vm)
 
 	lua_newtable(L); /* haka.dissectors */
 	push_dissector(L, vm, "ipv4", ipv4_ev, ipv4_id, 2);
+	lapi_ipv4_init(L, -1);
 	lua_setfield(L, -2, "ipv4");
 	push_dissector(L, vm, "tcp", tcp_ev, tcp_id, 1);
 	lua_setfield(L, -2, "tcp");

@@ -98,6 +98,9 @@ struct lproxy *lapi_push_iter(struct lvm *vm, struct flow *f, int dir,
 void lapi_invalidate_borrowed(struct lvm *vm);
 const char *lapi_dir_name(int dir);
 
+/* lapi_ipv4.c: ipv4.addr and ipv4.network, set in the table at idx. */
+void lapi_ipv4_init(lua_State *L, int idx);
+
 /* lapi_haka.c */
 void lapi_haka_init(lua_State *L, struct lvm *vm);
 /* Push the event object of id ev. */

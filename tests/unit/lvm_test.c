@@ -1394,6 +1394,117 @@ test_log(void)
 	FAIL_IF_NOT(log_has("log_bad.lua:1:"));
 }
 
+/*
+ * haka.log_section(name): the same logger as haka.log in its own section,
+ * whose level -l NAME=LEVEL sets; a name that -l could not name is an
+ * error.
+ */
+static void
+test_log_section(void)
+{
+	static const char rules[] =
+	    "local log = haka.log_section('filter')\n"
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  log('called %d', 1)\n"
+	    "  log.info('info %s', 'x')\n"
+	    "  log.debug('shown %s', 'debug')\n"
+	    "  haka.log.debug('hidden')\n"
+	    "  log.warn('w\\n')\n"
+	    "end}\n"
+	    "for _, bad in ipairs{'a b', 'a=b', 'a,b', '', "
+	    "string.rep('x', 32), 'a\\n'} do\n"
+	    "  local ok, err = pcall(haka.log_section, bad)\n"
+	    "  assert(not ok and err:find('invalid section name', 1, true),"
+	    " bad)\n"
+	    "end\n"
+	    "assert(not pcall(haka.log_section))\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(log_set_level_spec("info,filter=debug", NULL, 0) == 0);
+	FAIL_IF_NOT(load_text("log_section.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	/* the padding after the section follows the longest one printed */
+	FAIL_IF_NOT(log_has("info  filter:") && log_has(" called 1\n"));
+	FAIL_IF_NOT(log_has(" info x\n"));
+	FAIL_IF_NOT(log_has("debug filter:") && log_has(" shown debug\n"));
+	FAIL_IF(log_has("hidden"));
+	FAIL_IF_NOT(log_has("warn  filter:") && log_has(" w\\n\n"));
+	log_set_level_spec("info,filter=default", NULL, 0);
+}
+
+/*
+ * ipv4.addr gives the canonical dotted string, which pkt.src and
+ * flow.srcip are, so == compares addresses; ipv4.network(...) has net,
+ * mask, contains() and tostring; every bad argument is an error saying
+ * what was expected; host bits set are cleared with a warning, as the
+ * original did.
+ */
+static void
+test_ipv4_addr_network(void)
+{
+	static const char rules[] =
+	    "local ipv4 = require('protocol/ipv4')\n"
+	    "local function eq(a, b) assert(a == b, tostring(a) .. ' ~= ' .."
+	    " tostring(b)) end\n"
+	    "local function fails(f, msg, ...)\n"
+	    "  local ok, err = pcall(f, ...)\n"
+	    "  assert(not ok and err:find(msg, 1, true), tostring(err))\n"
+	    "end\n"
+	    "eq(ipv4.addr('192.168.10.10'), '192.168.10.10')\n"
+	    "eq(ipv4.addr(192, 168, 10, 10), '192.168.10.10')\n"
+	    "eq(ipv4.addr(0xC0A80A0A), '192.168.10.10')\n"
+	    "eq(ipv4.addr(0), '0.0.0.0')\n"
+	    "eq(ipv4.addr(0xFFFFFFFF), '255.255.255.255')\n"
+	    "local n = ipv4.network('192.168.10.0/27')\n"
+	    "eq(tostring(n), '192.168.10.0/27')\n"
+	    "eq(n.net, '192.168.10.0') eq(n.mask, 27)\n"
+	    "eq(n:contains('192.168.10.31'), true)\n"
+	    "eq(n:contains('192.168.10.32'), false)\n"
+	    "eq(n:contains(ipv4.addr(192, 168, 10, 0)), true)\n"
+	    "eq(n:contains(0xC0A80A01), true)\n"
+	    "eq(ipv4.network(ipv4.addr('10.0.0.0'), 8), "
+	    "ipv4.network('10.0.0.0/8'))\n"
+	    "eq(ipv4.network('0.0.0.0/0'):contains('255.1.2.3'), true)\n"
+	    "eq(ipv4.network('10.1.2.3/32'):contains('10.1.2.4'), false)\n"
+	    "eq(tostring(ipv4.network('10.1.2.3/8')), '10.0.0.0/8')\n"
+	    "for _, bad in ipairs{'1.2.3', '1.2.3.256', '01.2.3.4', "
+	    "' 1.2.3.4', '1.2.3.4 ', ''} do\n"
+	    "  fails(ipv4.addr, \"ipv4.addr: invalid IPv4 address '\" .. bad,"
+	    " bad)\n"
+	    "  fails(n.contains, 'invalid IPv4 address', n, bad)\n"
+	    "end\n"
+	    "fails(ipv4.addr, 'byte 4 is not a number from 0 to 255', 1, 2, 3,"
+	    " 256)\n"
+	    "fails(ipv4.addr, 'byte 1 is not', 1.5, 2, 3, 4)\n"
+	    "fails(ipv4.addr, 'out of range', -1)\n"
+	    "fails(ipv4.addr, 'out of range', 2^32)\n"
+	    "fails(ipv4.addr, 'out of range', 1.5)\n"
+	    "fails(ipv4.addr, 'expected an IPv4 address, got table', {})\n"
+	    "fails(ipv4.addr, \"expected 'a.b.c.d', a number or four "
+	    "bytes\")\n"
+	    "for _, bad in ipairs{'1.2.3.4', '1.2.3.4/33', '1.2.3.4/', "
+	    "'1.2.3.4/-1', '1.2.3.4/8x', '1.2.3/8', '/8', "
+	    "'1.2.3.4.5.6.7.8.9/8'} do\n"
+	    "  fails(ipv4.network, \"ipv4.network: invalid network '\" .. bad,"
+	    " bad)\n"
+	    "end\n"
+	    "fails(ipv4.network, 'prefix length is not a number from 0 to 32',"
+	    " '1.2.3.4', 33)\n"
+	    "fails(ipv4.network, 'prefix length', '1.2.3.4', '8')\n"
+	    "fails(ipv4.network, \"expected 'a.b.c.d/len' or an address\")\n"
+	    "fails(function () return n.foo end, "
+	    "\"ipv4.network: unknown field 'foo'\")\n"
+	    "fails(function () n.mask = 3 end, "
+	    "\"ipv4.network: field 'mask' is read only\")\n"
+	    "fails(n.contains, 'got nil', n, nil)\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("ipv4_net.lua", rules) == HK_OK);
+	FAIL_IF_NOT(log_has("warn  ipv4:") &&
+	            log_has(" ipv4.network: 10.1.2.3/8 has host bits set, "
+	                    "using 10.0.0.0/8\n"));
+}
+
 /* --- 10. debug.pprint
  * ---------------------------------------------------------- */
 
@@ -1488,6 +1599,8 @@ main(void)
 	RUN(test_alert_bad_fields);
 	RUN(test_alert_ref_not_an_alert);
 	RUN(test_log);
+	RUN(test_log_section);
+	RUN(test_ipv4_addr_network);
 	RUN(test_pprint);
 
 	engine_free(eng);

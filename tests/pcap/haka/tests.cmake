@@ -29,3 +29,20 @@ haka_add_pcap_test(haka-stream-rule ${PCAP_DIR}/haka/stream-rule.lua
 	${H}/src__haka__test__basic.pcap
 	REF_TXT ${R}/src__haka__test__stream-rule-ref.txt
 	OPTIONS -l info,conn=debug,lua=debug --log-raw-text)
+# ipv4.addr and ipv4.network against the original's references: the
+# workshop's and the sample's IP filters (alerts and forwarded packets),
+# and the ipv4 module's own network test.
+haka_add_pcap_test(haka-workshop-ipfilter ${PCAP_DIR}/haka/ipfilter.lua
+	${H}/doc__user__workshop__ipfilter.pcap
+	REF_TXT ${R}/doc__test__workshop-ipfilter-ref.txt
+	REF_PCAP ${H}/doc__test__workshop-ipfilter-ref.pcap
+	OPTIONS -l info,lua=debug)
+haka_add_pcap_test(haka-sample-ipfilter ${PCAP_DIR}/haka/sample-ipfilter.lua
+	${H}/sample__filter__ipfilter.pcap
+	REF_TXT ${R}/sample__test__ipfilter-ref.txt
+	REF_PCAP ${H}/sample__test__ipfilter-ref.pcap
+	OPTIONS -l info,lua=debug)
+haka_add_pcap_test(haka-ipv4-net ${PCAP_DIR}/haka/ipv4-net.lua
+	${H}/modules__protocol__ipv4__test__net.pcap
+	REF_TXT ${R}/modules__protocol__ipv4__test__net-ref.txt
+	OPTIONS -l info,external=debug,lua=debug)

@@ -1,0 +1,263 @@
+/*
+ * ipv4.addr and ipv4.network of the rule API (HAKA.md section b, "tcp /
+ * tcp_connection / ipv4 objects"), in the module protocol/ipv4.
+ *
+ * An address is its canonical dotted string, the type of pkt.src and
+ * flow.srcip: ipv4.addr('192.168.10.10') == pkt.src compares addresses,
+ * as the original's address objects did, and an address works as a table
+ * key. A network is a read-only userdata with net, mask, contains() and
+ * tostring 'a.b.c.d/len'.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include <haka/log.h>
+
+#include "lua/lvm_priv.h"
+
+#define LMT_NETWORK "haka.ipv4network"
+
+struct ipv4_network {
+	uint32_t net; /* host order, host bits zero */
+	uint8_t len;  /* prefix length, 0..32 */
+};
+
+static uint32_t
+prefix_mask(unsigned len)
+{
+	return len == 0 ? 0 : 0xffffffffu << (32 - len);
+}
+
+static void
+push_addr(lua_State *L, uint32_t a)
+{
+	lua_pushfstring(L, "%d.%d.%d.%d", (int)(a >> 24), (int)(a >> 16 & 255),
+	                (int)(a >> 8 & 255), (int)(a & 255));
+}
+
+/* A dotted quad as inet_pton reads it: four decimal bytes, no zero pad. */
+static bool
+parse_dotted(const char *s, uint32_t *out)
+{
+	struct in_addr in;
+
+	if (inet_pton(AF_INET, s, &in) != 1)
+		return false;
+	*out = ntohl(in.s_addr);
+	return true;
+}
+
+/*
+ * The address at idx: a dotted string or a number from 0 to 2^32 - 1 (in
+ * host order, as the original's ipv4.addr(n)). Raises an error naming fn.
+ */
+static uint32_t
+check_addr(lua_State *L, int idx, const char *fn)
+{
+	uint32_t a;
+
+	if (lua_type(L, idx) == LUA_TNUMBER) {
+		lua_Integer n;
+
+		if (!lua_isinteger(L, idx) || (n = lua_tointeger(L, idx)) < 0 ||
+		    n > 0xffffffff)
+			luaL_error(L,
+			           "%s: address number out of range (0 to "
+			           "4294967295)",
+			           fn);
+		return (uint32_t)lua_tointeger(L, idx);
+	}
+	if (lua_type(L, idx) != LUA_TSTRING)
+		luaL_error(L, "%s: expected an IPv4 address, got %s", fn,
+		           luaL_typename(L, idx));
+	if (!parse_dotted(lua_tostring(L, idx), &a))
+		luaL_error(L, "%s: invalid IPv4 address '%s'", fn,
+		           lua_tostring(L, idx));
+	return a;
+}
+
+/* ipv4.addr('a.b.c.d'), ipv4.addr(n) or ipv4.addr(a, b, c, d) */
+static int
+l_addr(lua_State *L)
+{
+	uint32_t a = 0;
+	int i;
+
+	if (lua_gettop(L) == 4) {
+		for (i = 1; i <= 4; i++) {
+			lua_Integer b;
+
+			if (!lua_isinteger(L, i) ||
+			    (b = lua_tointeger(L, i)) < 0 || b > 255)
+				return luaL_error(L,
+				                  "ipv4.addr: byte %d is not a "
+				                  "number from 0 to 255",
+				                  i);
+			a = a << 8 | (uint32_t)b;
+		}
+	} else if (lua_gettop(L) == 1) {
+		a = check_addr(L, 1, "ipv4.addr");
+	} else {
+		return luaL_error(L, "ipv4.addr: expected 'a.b.c.d', a number "
+		                     "or four bytes");
+	}
+	push_addr(L, a);
+	return 1;
+}
+
+static void
+push_network(lua_State *L, uint32_t addr, unsigned len)
+{
+	struct ipv4_network *n = lua_newuserdata(L, sizeof(*n));
+	uint32_t net = addr & prefix_mask(len);
+
+	if (net != addr) {
+		char a[INET_ADDRSTRLEN], m[INET_ADDRSTRLEN];
+		struct in_addr ia = {htonl(addr)}, im = {htonl(net)};
+
+		inet_ntop(AF_INET, &ia, a, sizeof(a));
+		inet_ntop(AF_INET, &im, m, sizeof(m));
+		hk_log(LOG_WARNING, "ipv4",
+		       "ipv4.network: %s/%u has host bits set, using %s/%u", a,
+		       len, m, len);
+	}
+	n->net = net;
+	n->len = (uint8_t)len;
+	luaL_setmetatable(L, LMT_NETWORK);
+}
+
+/* The prefix length of a network: a decimal number from 0 to 32. */
+static bool
+parse_len(const char *s, unsigned *len)
+{
+	unsigned v = 0;
+	size_t i;
+
+	for (i = 0; s[i] >= '0' && s[i] <= '9' && i < 2; i++)
+		v = v * 10 + (unsigned)(s[i] - '0');
+	if (i == 0 || s[i] != '\0' || v > 32)
+		return false;
+	*len = v;
+	return true;
+}
+
+/* ipv4.network('a.b.c.d/len') or ipv4.network(addr, len) */
+static int
+l_network(lua_State *L)
+{
+	uint32_t addr;
+	unsigned len;
+
+	if (lua_gettop(L) == 2) {
+		lua_Integer l;
+
+		addr = check_addr(L, 1, "ipv4.network");
+		if (!lua_isinteger(L, 2) || (l = lua_tointeger(L, 2)) < 0 ||
+		    l > 32)
+			return luaL_error(L, "ipv4.network: the prefix length "
+			                     "is not a number from 0 to 32");
+		len = (unsigned)l;
+	} else if (lua_gettop(L) == 1 && lua_type(L, 1) == LUA_TSTRING) {
+		const char *s = lua_tostring(L, 1), *slash = strchr(s, '/');
+		char buf[INET_ADDRSTRLEN];
+
+		if (slash == NULL || (size_t)(slash - s) >= sizeof(buf))
+			return luaL_error(L,
+			                  "ipv4.network: invalid network "
+			                  "'%s' (expected 'a.b.c.d/len')",
+			                  s);
+		memcpy(buf, s, (size_t)(slash - s));
+		buf[slash - s] = '\0';
+		if (!parse_dotted(buf, &addr) || !parse_len(slash + 1, &len))
+			return luaL_error(L,
+			                  "ipv4.network: invalid network "
+			                  "'%s' (expected 'a.b.c.d/len')",
+			                  s);
+	} else {
+		return luaL_error(L, "ipv4.network: expected 'a.b.c.d/len' or "
+		                     "an address and a prefix length");
+	}
+	push_network(L, addr, len);
+	return 1;
+}
+
+static struct ipv4_network *
+check_network(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, LMT_NETWORK);
+}
+
+/* net:contains(addr): addr a dotted string or a number */
+static int
+net_contains(lua_State *L)
+{
+	const struct ipv4_network *n = check_network(L, 1);
+	uint32_t a = check_addr(L, 2, "ipv4.network:contains");
+
+	lua_pushboolean(L, (a & prefix_mask(n->len)) == n->net);
+	return 1;
+}
+
+static int
+net_index(lua_State *L)
+{
+	const struct ipv4_network *n = check_network(L, 1);
+	const char *k = luaL_checkstring(L, 2);
+
+	if (strcmp(k, "net") == 0)
+		push_addr(L, n->net);
+	else if (strcmp(k, "mask") == 0)
+		lua_pushinteger(L, n->len);
+	else if (strcmp(k, "contains") == 0)
+		lua_pushcfunction(L, net_contains);
+	else
+		return luaL_error(L, "ipv4.network: unknown field '%s'", k);
+	return 1;
+}
+
+static int
+net_newindex(lua_State *L)
+{
+	return luaL_error(L, "ipv4.network: field '%s' is read only",
+	                  luaL_checkstring(L, 2));
+}
+
+static int
+net_tostring(lua_State *L)
+{
+	const struct ipv4_network *n = check_network(L, 1);
+
+	push_addr(L, n->net);
+	lua_pushfstring(L, "/%d", (int)n->len);
+	lua_concat(L, 2);
+	return 1;
+}
+
+static int
+net_eq(lua_State *L)
+{
+	const struct ipv4_network *a = check_network(L, 1);
+	const struct ipv4_network *b = check_network(L, 2);
+
+	lua_pushboolean(L, a->net == b->net && a->len == b->len);
+	return 1;
+}
+
+void
+lapi_ipv4_init(lua_State *L, int idx)
+{
+	static const luaL_Reg mt[] = {{"__index", net_index},
+	                              {"__newindex", net_newindex},
+	                              {"__tostring", net_tostring},
+	                              {"__eq", net_eq},
+	                              {NULL, NULL}};
+
+	idx = lua_absindex(L, idx);
+	luaL_newmetatable(L, LMT_NETWORK);
+	luaL_setfuncs(L, mt, 0);
+	lua_pop(L, 1);
+	lua_pushcfunction(L, l_addr);
+	lua_setfield(L, idx, "addr");
+	lua_pushcfunction(L, l_network);
+	lua_setfield(L, idx, "network");
+}
