@@ -49,6 +49,7 @@ struct lvm_conf {
 	bool allow_io;        /* expose io and os (documented option) */
 	bool allow_debug;     /* expose the whole debug library */
 	const char *lua_dir;  /* the project's lua/ modules */
+	int thread;           /* haka.current_thread(): the worker's index */
 };
 
 struct lvm;

@@ -133,8 +133,9 @@ engine_conf_from(const struct conf *c, struct engine_conf *ec)
 	ec->tcp_timeout_syn = c->tcp_timeout_syn;
 }
 
+/* The rules of worker 'thread' (0 for the scratch check). */
 static struct lvm *
-load_vm(const struct conf *c, struct engine *eng)
+load_vm(const struct conf *c, struct engine *eng, int thread)
 {
 	struct lvm_conf lc = {0};
 	struct lvm *vm;
@@ -143,6 +144,7 @@ load_vm(const struct conf *c, struct engine *eng)
 	lc.instr_limit = c->lua_instructions;
 	lc.allow_io = c->lua_allow_io;
 	lc.allow_debug = c->lua_allow_debug;
+	lc.thread = thread;
 	vm = lvm_new(&lc, eng);
 	if (vm == NULL)
 		return NULL;
@@ -168,7 +170,7 @@ check_rules(const struct conf *c)
 	e = engine_new(&ec, NULL);
 	if (e == NULL)
 		return HK_ERR;
-	vm = load_vm(c, e);
+	vm = load_vm(c, e, 0);
 	if (vm != NULL)
 		lvm_free(vm);
 	engine_free(e);
@@ -246,7 +248,7 @@ now_realtime(struct hk_time *t)
 static void
 worker_reload(struct worker *w)
 {
-	struct lvm *vm = load_vm(&w->d->conf, w->eng), *old = w->vm;
+	struct lvm *vm = load_vm(&w->d->conf, w->eng, w->index), *old = w->vm;
 
 	if (vm == NULL) {
 		hk_log(LOG_ERROR, "core",
@@ -275,7 +277,7 @@ worker_main(void *arg)
 	engine_conf_from(&d->conf, &ec);
 	w->eng = engine_new(&ec, &out);
 	if (w->eng != NULL)
-		w->vm = load_vm(&d->conf, w->eng);
+		w->vm = load_vm(&d->conf, w->eng, w->index);
 	if (w->vm == NULL) {
 		hk_log(LOG_FATAL, "core", "thread %d: cannot start", w->index);
 		atomic_store(&d->failed, true);

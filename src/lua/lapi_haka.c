@@ -684,7 +684,7 @@ l_capture_mode(lua_State *L)
 static int
 l_current_thread(lua_State *L)
 {
-	lua_pushinteger(L, 0);
+	lua_pushinteger(L, lvm_from(L)->conf.thread);
 	return 1;
 }
 

@@ -14,3 +14,16 @@ if(TARGET haka AND TARGET hakactl)
 		TIMEOUT 600
 		RUN_SERIAL TRUE)
 endif()
+
+# haka.current_thread() in each worker of the daemon (two live interfaces
+# of a test namespace, one worker each).
+if(TARGET haka)
+	add_test(NAME e2e-threads
+		COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/threads.sh
+			$<TARGET_FILE_DIR:haka>)
+	set_tests_properties(e2e-threads PROPERTIES
+		LABELS e2e
+		SKIP_RETURN_CODE 77
+		TIMEOUT 60
+		RUN_SERIAL TRUE)
+endif()
