@@ -100,8 +100,11 @@ uint32_t engine_flow_count(const struct engine *e);
 void engine_rule_failed(struct engine *e);
 /* Request a drop of the flow (applied when the rules return). */
 void engine_flow_drop(struct engine *e, struct flow *f);
-/* Request a reset: RST toward each end, then drop. HK_ERR if refused. */
-int engine_flow_reset(struct engine *e, struct flow *f);
+/*
+ * Request a reset: a RST toward each end (toward the server only when
+ * half is true), then drop. HK_ERR if refused (not established yet).
+ */
+int engine_flow_reset(struct engine *e, struct flow *f, bool half);
 bool engine_pass_through(const struct engine *e);
 /* Current time (capture time when replaying). */
 const struct hk_time *engine_now(const struct engine *e);

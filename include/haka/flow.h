@@ -38,6 +38,7 @@ enum flow_flags {
 	FLOW_F_RESET = 1 << 4,     /* reset() requested */
 	FLOW_F_DROP_DONE = 1 << 5, /* the drop has been applied */
 	FLOW_F_UNTRACKED = 1 << 6, /* forward without inspection */
+	FLOW_F_HALFRESET = 1 << 7, /* halfreset(): RST to the server only */
 };
 
 #define FLOW_LHDR_MAX 32

@@ -217,11 +217,16 @@ engine_flow_drop(struct engine *e, struct flow *f)
 }
 
 int
-engine_flow_reset(struct engine *e, struct flow *f)
+engine_flow_reset(struct engine *e, struct flow *f, bool half)
 {
 	(void)e;
 	if (f->state < TCP_ST_ESTABLISHED)
 		return HK_ERR;
+	/* A full reset asked for after a half one (same rule pass) wins. */
+	if (!half)
+		f->flags &= (uint16_t)~FLOW_F_HALFRESET;
+	else if (!(f->flags & FLOW_F_RESET))
+		f->flags |= FLOW_F_HALFRESET;
 	f->flags |= FLOW_F_RESET | FLOW_F_DROPPED;
 	return HK_OK;
 }
@@ -286,7 +291,8 @@ flow_apply_drop(struct engine *e, struct flow *f, struct packet *pkt)
 	e->stats.flows_dropped++;
 	if (f->flags & FLOW_F_RESET) {
 		e->stats.flows_reset++;
-		send_rst(e, f, FLOW_DOWN);
+		if (!(f->flags & FLOW_F_HALFRESET))
+			send_rst(e, f, FLOW_DOWN);
 		send_rst(e, f, FLOW_UP);
 	}
 	f->state = TCP_ST_RESET;

@@ -407,7 +407,24 @@ flow_reset(lua_State *L)
 {
 	struct flow *f = check_flow(L, 1);
 
-	if (engine_flow_reset(lvm_from(L)->eng, f) != HK_OK)
+	if (engine_flow_reset(lvm_from(L)->eng, f, false) != HK_OK)
+		return luaL_error(L,
+		                  "cannot reset a non-established connection");
+	return 0;
+}
+
+/*
+ * flow:halfreset(): a RST to the server only, then the drop. The server
+ * frees the connection; the client is told nothing (its later packets
+ * are dropped), which keeps an abusive client waiting. The original
+ * documented this and sent its one RST to the client instead.
+ */
+static int
+flow_halfreset(lua_State *L)
+{
+	struct flow *f = check_flow(L, 1);
+
+	if (engine_flow_reset(lvm_from(L)->eng, f, true) != HK_OK)
 		return luaL_error(L,
 		                  "cannot reset a non-established connection");
 	return 0;
@@ -763,6 +780,7 @@ lapi_objects_init(lua_State *L)
 	                                     {NULL, NULL}};
 	static const luaL_Reg flow_methods[] = {{"drop", flow_drop},
 	                                        {"reset", flow_reset},
+	                                        {"halfreset", flow_halfreset},
 	                                        {"send", flow_send},
 	                                        {NULL, NULL}};
 	static const luaL_Reg data_meta[] = {{"__index", data_index},

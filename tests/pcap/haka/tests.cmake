@@ -46,3 +46,11 @@ haka_add_pcap_test(haka-ipv4-net ${PCAP_DIR}/haka/ipv4-net.lua
 	${H}/modules__protocol__ipv4__test__net.pcap
 	REF_TXT ${R}/modules__protocol__ipv4__test__net-ref.txt
 	OPTIONS -l info,external=debug,lua=debug)
+# flow:halfreset() on the same capture: the original's log, and its
+# forwarded packets less the three RSTs toward the client (the three
+# toward the server are forged).
+haka_add_pcap_test(haka-tcp-stream-halfreset ${PCAP_DIR}/haka/stream-halfreset.lua
+	${H}/modules__protocol__tcp__test__stream-rst.pcap
+	REF_TXT ${R}/modules__protocol__tcp__test__stream-rst-ref.txt
+	REF_PCAP ${PCAP_DIR}/haka/stream-halfreset-ref.pcap
+	OPTIONS -l info,conn=debug,lua=debug,external=debug)
