@@ -55,6 +55,19 @@ check_event(lua_State *L, int idx)
 	return ev;
 }
 
+/* Append the function on top of the stack (popped) to the rules of ev. */
+static void
+add_rule(lua_State *L, struct lvm *vm, int ev, bool streamed)
+{
+	/* lvm_dispatch calls the plain rules, lvm_streamed the others. */
+	lua_rawgeti(L, LUA_REGISTRYINDEX,
+	            streamed ? vm->streamed_ref[ev] : vm->plain_ref[ev]);
+	lua_insert(L, -2);
+	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	lua_pop(L, 1);
+	vm->nrules[ev]++;
+}
+
 /* haka.rule{on = EVENT, eval = function, options = {streamed = bool}} */
 static int
 l_rule(lua_State *L)
@@ -105,13 +118,21 @@ l_rule(lua_State *L)
 		return luaL_error(L, "event '%s' cannot be streamed",
 		                  hk_event_name(ev));
 
-	/* lvm_dispatch calls the plain rules, lvm_streamed the others. */
-	lua_rawgeti(L, LUA_REGISTRYINDEX,
-	            streamed ? vm->streamed_ref[ev] : vm->plain_ref[ev]);
 	lua_getfield(L, 1, "eval");
-	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-	lua_pop(L, 1);
-	vm->nrules[ev]++;
+	add_rule(L, vm, ev, streamed);
+	return 0;
+}
+
+/*
+ * haka.on_exit(fn): fn runs when the engine stops, as a rule on
+ * haka.events.exiting (in registration order with those rules).
+ */
+static int
+l_on_exit(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_settop(L, 1);
+	add_rule(L, lvm_from(L), EV_EXITING, false);
 	return 0;
 }
 
@@ -791,6 +812,8 @@ lapi_haka_init(lua_State *L, struct lvm *vm)
 	lua_setfield(L, -2, "capture_mode");
 	lua_pushcfunction(L, l_current_thread);
 	lua_setfield(L, -2, "current_thread");
+	lua_pushcfunction(L, l_on_exit);
+	lua_setfield(L, -2, "on_exit");
 
 	/* haka.alert: callable, with address and service */
 	lua_newtable(L);

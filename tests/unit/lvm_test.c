@@ -1395,6 +1395,35 @@ test_log(void)
 }
 
 /*
+ * haka.on_exit(fn): fn runs with the rules of haka.events.exiting, in
+ * registration order, and counts as one of them; a non-function is an
+ * error at the caller's line.
+ */
+static void
+test_on_exit(void)
+{
+	static const char rules[] =
+	    "haka.on_exit(function () haka.log('exit 1') end)\n"
+	    "haka.rule{on = haka.events.exiting, eval = function ()\n"
+	    "  haka.log('exit 2') end}\n"
+	    "haka.on_exit(function () haka.log('exit 3') end)\n"
+	    "local ok, err = pcall(haka.on_exit, 'x')\n"
+	    "assert(not ok and err:find('function expected', 1, true), err)\n";
+	const char *t, *a, *b, *c;
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("on_exit.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_EXITING) == 3);
+	FAIL_IF(log_has("exit 1"));
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_EXITING) == HK_OK);
+	t = log_text();
+	a = strstr(t, "exit 1\n");
+	b = strstr(t, "exit 2\n");
+	c = strstr(t, "exit 3\n");
+	FAIL_IF_NOT(a != NULL && b != NULL && c != NULL && a < b && b < c);
+}
+
+/*
  * haka.log_section(name): the same logger as haka.log in its own section,
  * whose level -l NAME=LEVEL sets; a name that -l could not name is an
  * error.
@@ -1600,6 +1629,7 @@ main(void)
 	RUN(test_alert_ref_not_an_alert);
 	RUN(test_log);
 	RUN(test_log_section);
+	RUN(test_on_exit);
 	RUN(test_ipv4_addr_network);
 	RUN(test_pprint);
 
