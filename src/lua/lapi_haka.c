@@ -154,8 +154,8 @@ struct alert_build {
  * ALERT_GOT_MAX bytes and escaped as haka.log is (it may be the
  * attacker's), anything else by its type name.
  */
-static const char *
-push_got(lua_State *L, int idx)
+const char *
+lapi_push_got(lua_State *L, int idx)
 {
 	char buf[4 * ALERT_GOT_MAX + 1];
 	const char *s;
@@ -183,7 +183,7 @@ field_error(lua_State *L, struct alert_build *b, const char *field,
 {
 	idx = lua_absindex(L, idx);
 	return luaL_error(L, "%s: field '%s': expected %s, got %s", b->fn,
-	                  field, expected, push_got(L, idx));
+	                  field, expected, lapi_push_got(L, idx));
 }
 
 /* "haka.alert: unexpected field 'x'" (key at idx; "method.x" in method). */
@@ -470,7 +470,7 @@ parse_alert(lua_State *L, int idx, struct alert_build *b, const char *fn)
 	b->fn = fn;
 	if (!lua_istable(L, idx))
 		luaL_error(L, "%s: expected a table of fields, got %s", fn,
-		           push_got(L, idx));
+		           lapi_push_got(L, idx));
 	memset(a, 0, sizeof(*a));
 	lua_newtable(L);
 	b->anchor = lua_gettop(L);
@@ -682,9 +682,10 @@ l_log_section(lua_State *L)
 
 	if (!log_section_valid(name, len))
 		return luaL_error(L,
-		                  "haka.log_section: invalid section name '%s' "
-		                  "(1 to %d characters, no space, '=' or ',')",
-		                  name, LOG_SECTION_NAME - 1);
+		                  "haka.log_section: invalid section name %s "
+		                  "(1 to %d printable ASCII characters other "
+		                  "than space, '=' and ',')",
+		                  lapi_push_got(L, 1), LOG_SECTION_NAME - 1);
 	lua_settop(L, 1);
 	push_logger(L, 1);
 	return 1;

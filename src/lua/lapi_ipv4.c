@@ -35,15 +35,37 @@ push_addr(lua_State *L, uint32_t a)
 	                (int)(a >> 8 & 255), (int)(a & 255));
 }
 
-/* A dotted quad as inet_pton reads it: four decimal bytes, no zero pad. */
+/*
+ * A dotted quad as inet_pton reads it: four decimal bytes, no zero pad;
+ * len is the string's length, so that a NUL inside it is refused.
+ */
 static bool
-parse_dotted(const char *s, uint32_t *out)
+parse_dotted(const char *s, size_t len, uint32_t *out)
 {
 	struct in_addr in;
 
-	if (inet_pton(AF_INET, s, &in) != 1)
+	if (strlen(s) != len || inet_pton(AF_INET, s, &in) != 1)
 		return false;
 	*out = ntohl(in.s_addr);
+	return true;
+}
+
+/*
+ * The number at idx if it has an integer value from lo to hi (a float
+ * such as 2^32 - 1 or 16/2 counts). Strings are not numbers here.
+ */
+static bool
+int_arg(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, lua_Integer *out)
+{
+	int ok = 0;
+	lua_Integer n;
+
+	if (lua_type(L, idx) != LUA_TNUMBER)
+		return false;
+	n = lua_tointegerx(L, idx, &ok);
+	if (!ok || n < lo || n > hi)
+		return false;
+	*out = n;
 	return true;
 }
 
@@ -54,25 +76,26 @@ parse_dotted(const char *s, uint32_t *out)
 static uint32_t
 check_addr(lua_State *L, int idx, const char *fn)
 {
+	lua_Integer n;
 	uint32_t a;
+	size_t len;
+	const char *s;
 
 	if (lua_type(L, idx) == LUA_TNUMBER) {
-		lua_Integer n;
-
-		if (!lua_isinteger(L, idx) || (n = lua_tointeger(L, idx)) < 0 ||
-		    n > 0xffffffff)
+		if (!int_arg(L, idx, 0, 0xffffffff, &n))
 			luaL_error(L,
-			           "%s: address number out of range (0 to "
-			           "4294967295)",
+			           "%s: an address number must be an integer "
+			           "from 0 to 4294967295",
 			           fn);
-		return (uint32_t)lua_tointeger(L, idx);
+		return (uint32_t)n;
 	}
 	if (lua_type(L, idx) != LUA_TSTRING)
 		luaL_error(L, "%s: expected an IPv4 address, got %s", fn,
 		           luaL_typename(L, idx));
-	if (!parse_dotted(lua_tostring(L, idx), &a))
-		luaL_error(L, "%s: invalid IPv4 address '%s'", fn,
-		           lua_tostring(L, idx));
+	s = lua_tolstring(L, idx, &len);
+	if (!parse_dotted(s, len, &a))
+		luaL_error(L, "%s: invalid IPv4 address %s", fn,
+		           lapi_push_got(L, idx));
 	return a;
 }
 
@@ -87,12 +110,12 @@ l_addr(lua_State *L)
 		for (i = 1; i <= 4; i++) {
 			lua_Integer b;
 
-			if (!lua_isinteger(L, i) ||
-			    (b = lua_tointeger(L, i)) < 0 || b > 255)
-				return luaL_error(L,
-				                  "ipv4.addr: byte %d is not a "
-				                  "number from 0 to 255",
-				                  i);
+			if (!int_arg(L, i, 0, 255, &b))
+				return luaL_error(
+				    L,
+				    "ipv4.addr: byte %d is not an "
+				    "integer from 0 to 255",
+				    i);
 			a = a << 8 | (uint32_t)b;
 		}
 	} else if (lua_gettop(L) == 1) {
@@ -126,19 +149,20 @@ push_network(lua_State *L, uint32_t addr, unsigned len)
 	luaL_setmetatable(L, LMT_NETWORK);
 }
 
-/* The prefix length of a network: a decimal number from 0 to 32. */
+/* The prefix length of a network: 0 to 32, in decimal, no zero pad. */
 static bool
 parse_len(const char *s, unsigned *len)
 {
-	unsigned v = 0;
-	size_t i;
-
-	for (i = 0; s[i] >= '0' && s[i] <= '9' && i < 2; i++)
-		v = v * 10 + (unsigned)(s[i] - '0');
-	if (i == 0 || s[i] != '\0' || v > 32)
-		return false;
-	*len = v;
-	return true;
+	if (s[0] >= '0' && s[0] <= '9' && s[1] == '\0') {
+		*len = (unsigned)(s[0] - '0');
+		return true;
+	}
+	if (s[0] >= '1' && s[0] <= '3' && s[1] >= '0' && s[1] <= '9' &&
+	    s[2] == '\0' && (s[0] - '0') * 10 + (s[1] - '0') <= 32) {
+		*len = (unsigned)((s[0] - '0') * 10 + (s[1] - '0'));
+		return true;
+	}
+	return false;
 }
 
 /* ipv4.network('a.b.c.d/len') or ipv4.network(addr, len) */
@@ -152,27 +176,29 @@ l_network(lua_State *L)
 		lua_Integer l;
 
 		addr = check_addr(L, 1, "ipv4.network");
-		if (!lua_isinteger(L, 2) || (l = lua_tointeger(L, 2)) < 0 ||
-		    l > 32)
+		if (!int_arg(L, 2, 0, 32, &l))
 			return luaL_error(L, "ipv4.network: the prefix length "
-			                     "is not a number from 0 to 32");
+			                     "is not an integer from 0 to 32");
 		len = (unsigned)l;
 	} else if (lua_gettop(L) == 1 && lua_type(L, 1) == LUA_TSTRING) {
-		const char *s = lua_tostring(L, 1), *slash = strchr(s, '/');
+		size_t n;
+		const char *s = lua_tolstring(L, 1, &n),
+		           *slash = strchr(s, '/');
 		char buf[INET_ADDRSTRLEN];
+		size_t alen = slash != NULL ? (size_t)(slash - s) : 0;
+		bool ok = false;
 
-		if (slash == NULL || (size_t)(slash - s) >= sizeof(buf))
+		if (slash != NULL && alen < sizeof(buf) && strlen(s) == n) {
+			memcpy(buf, s, alen);
+			buf[alen] = '\0';
+			ok = parse_dotted(buf, alen, &addr) &&
+			     parse_len(slash + 1, &len);
+		}
+		if (!ok)
 			return luaL_error(L,
-			                  "ipv4.network: invalid network "
-			                  "'%s' (expected 'a.b.c.d/len')",
-			                  s);
-		memcpy(buf, s, (size_t)(slash - s));
-		buf[slash - s] = '\0';
-		if (!parse_dotted(buf, &addr) || !parse_len(slash + 1, &len))
-			return luaL_error(L,
-			                  "ipv4.network: invalid network "
-			                  "'%s' (expected 'a.b.c.d/len')",
-			                  s);
+			                  "ipv4.network: invalid network %s "
+			                  "(expected 'a.b.c.d/len')",
+			                  lapi_push_got(L, 1));
 	} else {
 		return luaL_error(L, "ipv4.network: expected 'a.b.c.d/len' or "
 		                     "an address and a prefix length");
@@ -233,13 +259,15 @@ net_tostring(lua_State *L)
 	return 1;
 }
 
+/* == with another userdata (a flow, a packet) is false, not an error */
 static int
 net_eq(lua_State *L)
 {
-	const struct ipv4_network *a = check_network(L, 1);
-	const struct ipv4_network *b = check_network(L, 2);
+	const struct ipv4_network *a = luaL_testudata(L, 1, LMT_NETWORK);
+	const struct ipv4_network *b = luaL_testudata(L, 2, LMT_NETWORK);
 
-	lua_pushboolean(L, a->net == b->net && a->len == b->len);
+	lua_pushboolean(L, a != NULL && b != NULL && a->net == b->net &&
+	                       a->len == b->len);
 	return 1;
 }
 

@@ -103,6 +103,12 @@ void lapi_ipv4_init(lua_State *L, int idx);
 
 /* lapi_haka.c */
 void lapi_haka_init(lua_State *L, struct lvm *vm);
+/*
+ * Push, and return, how the wrong value at idx is shown in an error: a
+ * string quoted, escaped as haka.log escapes and cut at 64 bytes; any
+ * other value by its type name.
+ */
+const char *lapi_push_got(lua_State *L, int idx);
 /* Push the event object of id ev. */
 void lapi_push_event(lua_State *L, struct lvm *vm, enum hk_event ev);
 

@@ -8,7 +8,8 @@
 #   threads.sh BUILD_DIR
 #
 # Exits 0 when the check passes, 1 when it fails, 77 (skipped) when not
-# root or without `ip netns`.
+# root, without `ip netns`, or when a namespace or a veth pair cannot be
+# made.
 
 set -u
 HAKA=${1:?usage: $0 BUILD_DIR}/haka
@@ -32,10 +33,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ip netns add "$NS" || exit 2
-ip -n "$NS" link set lo up &&
-	ip -n "$NS" link add hkv0 type veth peer name hkv1 &&
-	ip -n "$NS" link set hkv0 up || exit 2
+# Root without CAP_SYS_ADMIN (a container) lists namespaces but cannot
+# make one; a kernel without veth cannot give the second interface.
+if ! ip netns add "$NS" 2>"$TMP/ip.err"; then
+	echo "$0: skipped: cannot create a network namespace: $(cat "$TMP/ip.err")"
+	exit 77
+fi
+if ! ip -n "$NS" link set lo up ||
+	! ip -n "$NS" link add hkv0 type veth peer name hkv1 2>"$TMP/ip.err" ||
+	! ip -n "$NS" link set hkv0 up; then
+	echo "$0: skipped: cannot make the test interfaces: $(cat "$TMP/ip.err")"
+	exit 77
+fi
 
 cat >"$TMP/threads.lua" <<'LUA'
 haka.rule{on = haka.events.started, eval = function ()
@@ -59,7 +68,7 @@ CONF
 ip netns exec "$NS" "$HAKA" -c "$TMP/haka.conf" --no-daemon \
 	>"$TMP/stdout" 2>&1 &
 pid=$!
-for _ in $(seq 50); do
+for _ in $(seq 200); do
 	n=$(grep -c 'worker thread [0-9]* started' "$TMP/haka.log" 2>/dev/null)
 	[ "${n:-0}" -ge 2 ] && break
 	kill -0 "$pid" 2>/dev/null || break

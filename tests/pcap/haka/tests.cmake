@@ -54,3 +54,10 @@ haka_add_pcap_test(haka-tcp-stream-halfreset ${PCAP_DIR}/haka/stream-halfreset.l
 	REF_TXT ${R}/modules__protocol__tcp__test__stream-rst-ref.txt
 	REF_PCAP ${PCAP_DIR}/haka/stream-halfreset-ref.pcap
 	OPTIONS -l info,conn=debug,lua=debug,external=debug)
+# reset() and halfreset() in one event, in either order: the full reset
+# wins, the output is the original's.
+haka_add_pcap_test(haka-tcp-stream-reset-both ${PCAP_DIR}/haka/stream-reset-both.lua
+	${H}/modules__protocol__tcp__test__stream-rst.pcap
+	REF_TXT ${R}/modules__protocol__tcp__test__stream-rst-ref.txt
+	REF_PCAP ${H}/modules__protocol__tcp__test__stream-rst-ref.pcap
+	OPTIONS -l info,conn=debug,lua=debug,external=debug)
