@@ -61,3 +61,14 @@ haka_add_pcap_test(haka-tcp-stream-reset-both ${PCAP_DIR}/haka/stream-reset-both
 	REF_TXT ${R}/modules__protocol__tcp__test__stream-rst-ref.txt
 	REF_PCAP ${H}/modules__protocol__tcp__test__stream-rst-ref.pcap
 	OPTIONS -l info,conn=debug,lua=debug,external=debug)
+# IPv4 reassembly against the original's references: the sizes of the
+# reassembled ICMP messages (5304, 60 and 1604 bytes, each twice), and no
+# message at all from a datagram missing a fragment.
+haka_add_pcap_test(haka-ipv4-fragment ${PCAP_DIR}/haka/ipv4-fragment.lua
+	${H}/modules__protocol__ipv4__test__fragment.pcap
+	REF_TXT ${R}/modules__protocol__ipv4__test__fragment-ref.txt
+	OPTIONS -l info,lua=debug)
+haka_add_pcap_test(haka-ipv4-fragment-incomplete ${PCAP_DIR}/haka/ipv4-fragment.lua
+	${H}/modules__protocol__ipv4__test__fragment_incomplete.pcap
+	REF_TXT ${R}/modules__protocol__ipv4__test__fragment_incomplete-ref.txt
+	OPTIONS -l info,lua=debug)
