@@ -402,32 +402,34 @@ flow_drop(lua_State *L)
 	return 0;
 }
 
+/*
+ * flow:reset() forges a RST toward each end, then drops the connection;
+ * flow:halfreset() a RST to the server only: the server frees the
+ * connection, the client is told nothing (its later packets are
+ * dropped), which keeps an abusive client waiting. The original
+ * documented halfreset so and sent its one RST to the client instead.
+ */
 static int
-flow_reset(lua_State *L)
+reset_flow(lua_State *L, bool half)
 {
 	struct flow *f = check_flow(L, 1);
 
-	if (engine_flow_reset(lvm_from(L)->eng, f, false) != HK_OK)
+	if (engine_flow_reset(lvm_from(L)->eng, f, half) != HK_OK)
 		return luaL_error(L,
 		                  "cannot reset a non-established connection");
 	return 0;
 }
 
-/*
- * flow:halfreset(): a RST to the server only, then the drop. The server
- * frees the connection; the client is told nothing (its later packets
- * are dropped), which keeps an abusive client waiting. The original
- * documented this and sent its one RST to the client instead.
- */
+static int
+flow_reset(lua_State *L)
+{
+	return reset_flow(L, false);
+}
+
 static int
 flow_halfreset(lua_State *L)
 {
-	struct flow *f = check_flow(L, 1);
-
-	if (engine_flow_reset(lvm_from(L)->eng, f, true) != HK_OK)
-		return luaL_error(L,
-		                  "cannot reset a non-established connection");
-	return 0;
+	return reset_flow(L, true);
 }
 
 static int
