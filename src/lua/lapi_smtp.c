@@ -497,14 +497,17 @@ lapi_smtp_field(lua_State *L, struct flow *f, const char *key)
 
 /*
  * The mail content iterator, in Lua because it blocks (yields) inside the
- * rule's coroutine: wait, sub, available, check_available, advance,
- * foreach_available as the original's vbuffer iterator (HAKA.md section
- * b). The data of a non-streamed rule and the pieces the iterator returns
- * are the same Data views: #d, d:asstring(), d:sub(), and d[i], the byte
- * at 1-based index i, as the original's vbuffer_sub (an index outside
- * 1..#d is an error, as on the TCP data views).
+ * rule's coroutine. It has the primitives available, _need(n) (wait
+ * until n bytes or the end) and _take(n); wait, check_available, sub,
+ * advance and foreach_available are the TCP stream iterator's, written
+ * once over those primitives (lapi_objects.c), as the original's vbuffer
+ * iterator (HAKA.md section b). The data of a non-streamed rule and the pieces
+ * the iterator returns are the same Data views: #d, d:asstring(), d:sub(), and
+ * d[i], the byte at 1-based index i, as the original's vbuffer_sub (an index
+ * outside 1..#d is an error, as on the TCP data views).
  */
 static const char mailiter_src[] =
+    "local StreamIter = ...\n"
     "local Data = {}\n"
     "Data.__index = function (d, k)\n"
     "  if type(k) ~= 'number' then return Data[k] end\n"
@@ -533,29 +536,12 @@ static const char mailiter_src[] =
     "  for _, s in ipairs(self._q) do n = n + #s end\n"
     "  return n\n"
     "end\n"
-    "function Iter:check_available(n, nonblocking)\n"
-    "  local size = math.tointeger(n)\n"
-    "  if size == nil or size < 0 then\n"
-    "    error(string.format(\"bad argument #1 to 'check_available' \" ..\n"
-    "      '(a size >= 0 expected, got %s)', type(n) == 'number' and n or "
-    "type(n)), 2)\n"
-    "  end\n"
-    "  while not nonblocking and not self._fin and self:available() < size "
-    "do\n"
-    "    coroutine.yield()\n"
-    "  end\n"
-    "  local avail = self:available()\n"
-    "  if avail >= size then return true, size end\n"
-    "  return false, avail\n"
+    "function Iter:_need(n)\n"
+    "  while not self._fin and self:available() < n do coroutine.yield() "
     "end\n"
-    "function Iter:wait()\n"
-    "  while #self._q == 0 do\n"
-    "    if self._fin then return false end\n"
-    "    coroutine.yield()\n"
-    "  end\n"
-    "  return true\n"
+    "  return self:available() >= n\n"
     "end\n"
-    "local function take(self, n)\n"
+    "function Iter:_take(n)\n"
     "  local s = table.concat(self._q)\n"
     "  self._q = {}\n"
     "  if n and n < #s then\n"
@@ -564,23 +550,10 @@ static const char mailiter_src[] =
     "  end\n"
     "  return setmetatable({_s = s}, Data)\n"
     "end\n"
-    "function Iter:sub(n)\n"
-    "  if n == nil or n == 'available' then\n"
-    "    if not self:wait() then return nil end\n"
-    "    return take(self)\n"
-    "  elseif n == 'all' then\n"
-    "    while not self._fin do coroutine.yield() end\n"
-    "    return take(self)\n"
-    "  end\n"
-    "  while self:available() < n and not self._fin do coroutine.yield() end\n"
-    "  return take(self, n)\n"
+    "for _, k in ipairs({'wait', 'check_available', 'advance', 'sub',\n"
+    "    'foreach_available'}) do\n"
+    "  Iter[k] = StreamIter[k]\n"
     "end\n"
-    "function Iter:foreach_available()\n"
-    "  return function ()\n"
-    "    if self:wait() then return take(self) end\n"
-    "  end\n"
-    "end\n"
-    "function Iter:advance(n) self:sub(n) end\n"
     "return {\n"
     "  new = function () return setmetatable({_q = {}, _fin = false}, Iter) end,\n"
     "  data = function (s) return setmetatable({_s = s}, Data) end,\n"
@@ -606,7 +579,8 @@ lapi_smtp_init(lua_State *L, struct lvm *vm)
 	if (luaL_loadbufferx(L, mailiter_src, sizeof(mailiter_src) - 1, "=smtp",
 	                     "t") != LUA_OK)
 		lua_error(L);
-	lua_call(L, 0, 1);
+	luaL_getmetatable(L, LMT_ITER); /* the iterator methods to share */
+	lua_call(L, 1, 1);
 	vm->mailiter_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	vm->result_mt_ref = result_mt(L, "class Result");
 	vm->array_mt_ref = result_mt(L, "class ArrayResult");
