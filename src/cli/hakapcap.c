@@ -32,6 +32,9 @@ struct run {
 static void
 usage(FILE *fp)
 {
+	/* The SMTP defaults are shown from the one place that sets them. */
+	const struct smtp_limits def = SMTP_LIMITS_DEFAULT;
+
 	fprintf(
 	    fp,
 	    "Usage: hakapcap [options] <rules.lua> <capture> [capture...]\n"
@@ -70,16 +73,18 @@ usage(FILE *fp)
 	    "\t--no-ip-checksum:       Do not verify IPv4 header checksums\n"
 	    "\t--smtp-limit <key=N>:   An SMTP limit, as in haka.conf's "
 	    "section smtp\n"
-	    "\t                          (command_line=512, reply_line=512, "
-	    "text_line=1000,\n"
-	    "\t                          max_line=4096, max_pending=1000, "
-	    "max_errors=10)\n"
+	    "\t                          (command_line=%u, reply_line=%u, "
+	    "text_line=%u,\n"
+	    "\t                          max_line=%u, max_pending=%u, "
+	    "max_errors=%u)\n"
 	    "\t--log-raw-text:         Log the rules' messages with their "
 	    "control\n"
 	    "\t                          characters as they are (the "
 	    "original's output;\n"
 	    "\t                          unsafe with hostile traffic)\n"
-	    "\t--no-summary:           Do not print the end-of-run summary\n");
+	    "\t--no-summary:           Do not print the end-of-run summary\n",
+	    def.command_line, def.reply_line, def.text_line, def.max_line,
+	    def.max_pending, def.max_errors);
 }
 
 static void
