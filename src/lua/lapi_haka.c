@@ -68,6 +68,63 @@ add_rule(lua_State *L, struct lvm *vm, int ev, bool streamed)
 	vm->nrules[ev]++;
 }
 
+/*
+ * prepend_rule(event, fn): fn becomes the first plain rule of event.
+ * Given only to haka/policy's install (the built-in new_connection
+ * policy runs before the rules, as the original's did); not reachable
+ * from rule files.
+ */
+static int
+l_prepend_rule(lua_State *L)
+{
+	struct lvm *vm = lvm_from(L);
+	int ev = check_event(L, 1);
+	lua_Integer i;
+
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->plain_ref[ev]);
+	for (i = (lua_Integer)lua_rawlen(L, -1); i >= 1; i--) {
+		lua_rawgeti(L, -1, i);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_pushvalue(L, 2);
+	lua_rawseti(L, -2, 1);
+	vm->nrules[ev]++;
+	return 0;
+}
+
+/*
+ * haka.policy becomes lua/haka/policy.lua's table, given prepend_rule and
+ * the C registration of next_dissector entries (haka.policy so far). If
+ * the file cannot be loaded, haka.policy stays that C function: only
+ * next_dissector policies work, and a warning says why.
+ */
+void
+lapi_policy_init(lua_State *L)
+{
+	int top = lua_gettop(L);
+
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "haka/policy");
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK ||
+	    lua_getfield(L, -1, "install") != LUA_TFUNCTION)
+		goto fail;
+	lua_pushcfunction(L, l_prepend_rule);
+	lua_getglobal(L, "haka");
+	lua_getfield(L, -1, "policy");
+	lua_remove(L, -2);
+	if (lua_pcall(L, 2, 0, 0) != LUA_OK)
+		goto fail;
+	lua_settop(L, top);
+	return;
+fail:
+	hk_log(LOG_WARNING, "lua",
+	       "haka/policy not loaded, only next_dissector policies work: %s",
+	       lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+	                                      : "no install function");
+	lua_settop(L, top);
+}
+
 /* haka.rule{on = EVENT, eval = function, options = {streamed = bool}} */
 static int
 l_rule(lua_State *L)

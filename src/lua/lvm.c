@@ -794,6 +794,7 @@ lvm_new(const struct lvm_conf *conf, struct engine *eng)
 	lapi_objects_init(L);
 	lapi_haka_init(L, vm);
 	lapi_smtp_init(L, vm);
+	lapi_policy_init(L);
 	lua_pushcfunction(L, l_abort);
 	lua_getglobal(L, "haka");
 	lua_insert(L, -2);

@@ -151,6 +151,8 @@ int lvm_streamed(struct lvm *vm, struct flow *f,
 
 /* lapi_smtp.c */
 void lapi_smtp_init(lua_State *L, struct lvm *vm);
+/* haka.policy from lua/haka/policy.lua; after lapi_smtp_init. */
+void lapi_policy_init(lua_State *L);
 /* flow.<key> for SMTP connections; 0 if not an SMTP field. */
 int lapi_smtp_field(lua_State *L, struct flow *f, const char *key);
 

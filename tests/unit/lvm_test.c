@@ -1424,6 +1424,76 @@ test_on_exit(void)
 }
 
 /*
+ * haka.policy: criteria, the last eligible entry wins, actions with the
+ * entry's name, and the argument errors at the rule file's line. A table
+ * with a drop method stands for a packet or a flow.
+ */
+static void
+test_policy(void)
+{
+	static const char rules[] =
+	    "local seen = {}\n"
+	    "local ctx = {dropped = 0}\n"
+	    "function ctx:drop() self.dropped = self.dropped + 1 end\n"
+	    "local function mark(s) return function (e)\n"
+	    "  seen[#seen + 1] = s .. ':' .. e.name end end\n"
+	    "local P = haka.policy.new('test')\n"
+	    "assert(require('haka/policy') == haka.policy)\n"
+	    "assert(haka.policy.install == nil)\n"
+	    "haka.policy{on = P, name = 'default', action = mark('d')}\n"
+	    "haka.policy{on = P, name = 'mail', port = haka.policy.set{25, 587},\n"
+	    "  action = {mark('m'), haka.policy.drop}}\n"
+	    "haka.policy{on = P, name = 'range',\n"
+	    "  port = haka.policy.range(1000, 2000), action = haka.policy.accept}\n"
+	    "haka.policy{on = P, port = haka.policy.outofrange(1, 65535),\n"
+	    "  action = mark('o')}\n"
+	    "haka.policy{on = P, name = 'net',\n"
+	    "  src = haka.policy.ipv4_in_network('10.0.0.0/8'),\n"
+	    "  user = haka.policy.present(), action = mark('n')}\n"
+	    "haka.policy{on = P, name = 'seven', port = 7,\n"
+	    "  user = haka.policy.absent(), action = mark('s')}\n"
+	    "for _, v in ipairs{{port = 25}, {port = 1500}, {port = 70000},\n"
+	    "    {port = 80, src = '10.1.2.3', user = 'x'},\n"
+	    "    {port = 80, src = '11.1.2.3', user = 'x'},\n"
+	    "    {port = 80, src = 'not an address', user = 'x'},\n"
+	    "    {port = 7}, {port = 7, user = 'x'}, {}} do\n"
+	    "  P:apply{ctx = ctx, values = v}\n"
+	    "end\n"
+	    "local got = table.concat(seen, ',')\n"
+	    "assert(got == 'm:mail,o:test,n:net,d:default,d:default,s:seven,'\n"
+	    "  .. 'd:default,d:default', got)\n"
+	    "assert(ctx.dropped == 1)\n"
+	    "local function fails(msg, f, ...)\n"
+	    "  local ok, err = pcall(f, ...)\n"
+	    "  assert(not ok and err:find(msg, 1, true), tostring(err))\n"
+	    "end\n"
+	    "fails('no on defined for policy', haka.policy,\n"
+	    "  {action = haka.policy.accept})\n"
+	    "fails('policy on must be a Policy', haka.policy,\n"
+	    "  {on = {}, action = haka.policy.accept})\n"
+	    "fails('policy action must be a function or a list of functions',\n"
+	    "  haka.policy, {on = P, action = {haka.policy.drop, 3}})\n"
+	    "fails('policy parameter must be a table', haka.policy, 'x')\n"
+	    "fails('no context defined for policy', P.apply, P, {})\n"
+	    "fails('range: invalid bounds', haka.policy.range, 3, 1)\n"
+	    "fails('policy name must be a string', haka.policy.new, 3)\n"
+	    "fails('ipv4_in_network', haka.policy.ipv4_in_network, 'x')\n"
+	    "haka.policy{on = P, name = 'last', action = haka.policy.log(\n"
+	    "  haka.log.info, 'policy log %d %s', 42, 'x')}\n"
+	    "P:apply{ctx = ctx}\n"
+	    "local ok, err = pcall(function () haka.policy{on = P} end)\n"
+	    "assert(err:find('/policy.lua:50: policy action must', 1, true)\n"
+	    "  and not err:find('haka/policy.lua', 1, true), err)\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("policy.lua", rules) == HK_OK);
+	FAIL_IF_NOT(log_has("register policy 'mail' on 'test'"));
+	FAIL_IF_NOT(log_has("register policy on 'test'"));
+	FAIL_IF_NOT(log_has("policy log 42 x"));
+	FAIL_IF(log_has("error"));
+}
+
+/*
  * haka.log_section(name): the same logger as haka.log in its own section,
  * whose level -l NAME=LEVEL sets; a name that -l could not name is an
  * error.
@@ -1649,6 +1719,7 @@ main(void)
 	RUN(test_log);
 	RUN(test_log_section);
 	RUN(test_on_exit);
+	RUN(test_policy);
 	RUN(test_ipv4_addr_network);
 	RUN(test_pprint);
 

@@ -72,3 +72,19 @@ haka_add_pcap_test(haka-ipv4-fragment-incomplete ${PCAP_DIR}/haka/ipv4-fragment.
 	${H}/modules__protocol__ipv4__test__fragment_incomplete.pcap
 	REF_TXT ${R}/modules__protocol__ipv4__test__fragment_incomplete-ref.txt
 	OPTIONS -l info,lua=debug)
+# haka.policy: a user policy object applied by a rule, with an address
+# and a network criterion, against the original's policy-ipv4 reference
+# (17 client-to-server packets alerted on and dropped, 18 rejected).
+haka_add_pcap_test(haka-policy-ipv4 ${PCAP_DIR}/haka/policy-ipv4.lua
+	${H}/src__haka__test__policy-ipv4.pcap
+	REF_TXT ${R}/src__haka__test__policy-ipv4-ref.txt
+	OPTIONS -l info,core=debug,lua=debug)
+# The workshop's TCP filter as policies on tcp_connection's new_connection
+# policy (drop by default, accept ports 22 and 80): the original's
+# forwarded capture of its own tcpfilter rule, and our log in the
+# format of the original's policy lines and policy alerts.
+haka_add_pcap_test(haka-policy-new-connection ${PCAP_DIR}/haka/tcpfilter-policy.lua
+	${H}/doc__user__workshop__tcpfilter.pcap
+	REF_TXT ${PCAP_DIR}/haka/tcpfilter-policy-ref.txt
+	REF_PCAP ${H}/doc__test__workshop-tcpfilter-ref.pcap
+	OPTIONS -l info,core=debug,conn=debug,lua=debug)

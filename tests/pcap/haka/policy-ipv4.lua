@@ -1,0 +1,26 @@
+-- A user policy applied to every IPv4 packet: traffic from the client
+-- 192.168.20.99 to the server network is alerted on and dropped.
+local ipv4 = require('protocol/ipv4')
+
+local dmz = haka.policy.new('test_policy')
+
+haka.rule {
+	on = haka.dissectors.ipv4.events.receive_packet,
+	eval = function (pkt)
+		dmz:apply{
+			ctx = pkt,
+			values = {ip_src = pkt.src, ip_dst = pkt.dst},
+		}
+	end
+}
+
+haka.policy {
+	on = dmz,
+	name = 'test that a policy can be defined and used',
+	ip_src = ipv4.addr('192.168.20.99'),
+	ip_dst = haka.policy.ipv4_in_network('192.168.20.0/24'),
+	action = {
+		haka.policy.alert{description = 'forbidden traffic to dmz'},
+		haka.policy.drop,
+	},
+}
