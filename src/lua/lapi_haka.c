@@ -93,36 +93,60 @@ l_prepend_rule(lua_State *L)
 	return 0;
 }
 
-/*
- * haka.policy becomes lua/haka/policy.lua's table, given prepend_rule and
- * the C registration of next_dissector entries (haka.policy so far). If
- * the file cannot be loaded, haka.policy stays that C function: only
- * next_dissector policies work, and a warning says why.
- */
-void
-lapi_policy_init(lua_State *L)
+/* stopped(): the event being dispatched was stopped (rule groups). */
+static int
+l_event_stopped(lua_State *L)
 {
-	int top = lua_gettop(L);
+	lua_pushboolean(L, lvm_event_stopped(lvm_from(L)));
+	return 1;
+}
+
+/*
+ * require(name) then its install(...) with the nargs values on top of the
+ * stack (popped). If the file cannot be loaded, a warning says what is
+ * missing.
+ */
+static void
+install_module(lua_State *L, const char *name, int nargs, const char *missing)
+{
+	int base = lua_gettop(L) - nargs;
 
 	lua_getglobal(L, "require");
-	lua_pushliteral(L, "haka/policy");
+	lua_pushstring(L, name);
 	if (lua_pcall(L, 1, 1, 0) != LUA_OK ||
 	    lua_getfield(L, -1, "install") != LUA_TFUNCTION)
 		goto fail;
+	lua_insert(L, base + 1);
+	lua_pop(L, 1);
+	if (lua_pcall(L, nargs, 0, 0) != LUA_OK)
+		goto fail;
+	lua_settop(L, base);
+	return;
+fail:
+	hk_log(LOG_WARNING, "lua", "%s not loaded, %s: %s", name, missing,
+	       lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+	                                      : "no install function");
+	lua_settop(L, base);
+}
+
+/*
+ * haka.policy becomes lua/haka/policy.lua's table, given prepend_rule and
+ * the C registration of next_dissector entries (haka.policy so far);
+ * haka.rule_group comes from lua/haka/rule_group.lua. Without the files,
+ * haka.policy stays the C function (next_dissector policies only) and
+ * haka.rule_group is nil.
+ */
+void
+lapi_modules_init(lua_State *L)
+{
 	lua_pushcfunction(L, l_prepend_rule);
 	lua_getglobal(L, "haka");
 	lua_getfield(L, -1, "policy");
 	lua_remove(L, -2);
-	if (lua_pcall(L, 2, 0, 0) != LUA_OK)
-		goto fail;
-	lua_settop(L, top);
-	return;
-fail:
-	hk_log(LOG_WARNING, "lua",
-	       "haka/policy not loaded, only next_dissector policies work: %s",
-	       lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
-	                                      : "no install function");
-	lua_settop(L, top);
+	install_module(L, "haka/policy", 2,
+	               "only next_dissector policies work");
+	lua_pushcfunction(L, l_event_stopped);
+	install_module(L, "haka/rule_group", 1, "haka.rule_group is missing");
 }
 
 /* haka.rule{on = EVENT, eval = function, options = {streamed = bool}} */

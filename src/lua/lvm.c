@@ -794,7 +794,7 @@ lvm_new(const struct lvm_conf *conf, struct engine *eng)
 	lapi_objects_init(L);
 	lapi_haka_init(L, vm);
 	lapi_smtp_init(L, vm);
-	lapi_policy_init(L);
+	lapi_modules_init(L);
 	lua_pushcfunction(L, l_abort);
 	lua_getglobal(L, "haka");
 	lua_insert(L, -2);
@@ -916,19 +916,28 @@ lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
 	n = (int)lua_rawlen(L, -1);
 	vm->stopped = false;
 	vm->cur_flow = f;
+	vm->cur_pkt = pkt;
 	for (i = 1; i <= n; i++) {
 		lua_rawgeti(L, top + 2, i);
 		push(vm, arg);
 		if (pcall_at(vm, nargs, event_names[ev], top + 1) != HK_OK)
 			rc = HK_ERR;
-		if (vm->stopped || (pkt != NULL && pkt->verdict == PKT_DROP) ||
-		    (f != NULL && (f->flags & FLOW_F_DROPPED)))
+		if (lvm_event_stopped(vm))
 			break;
 	}
 	lua_settop(L, top);
 	lapi_invalidate_borrowed(vm);
 	vm->cur_flow = NULL;
+	vm->cur_pkt = NULL;
 	return rc;
+}
+
+bool
+lvm_event_stopped(const struct lvm *vm)
+{
+	return vm->stopped ||
+	       (vm->cur_pkt != NULL && vm->cur_pkt->verdict == PKT_DROP) ||
+	       (vm->cur_flow != NULL && (vm->cur_flow->flags & FLOW_F_DROPPED));
 }
 
 static void

@@ -42,13 +42,14 @@ struct lvm {
 	/* Proxies lent to rules during one dispatch, invalidated after. */
 	uint64_t gen;       /* borrowed proxies of an older value are invalid */
 	bool data_finished; /* receive_data: no more data will come */
-	struct flow *cur_flow; /* flow of the event being dispatched */
-	bool stopped;          /* haka.abort() or a dropped flow */
-	bool in_app_event;     /* flow.state is the dissector's state */
-	uint8_t ports[8192];   /* TCP ports given to the SMTP dissector */
-	int mailiter_ref;      /* registry: the mail content iterator class */
-	int result_mt_ref;     /* registry: metatable of "class Result" */
-	int array_mt_ref;      /* registry: metatable of "class ArrayResult" */
+	struct flow *cur_flow;  /* flow of the event being dispatched */
+	struct packet *cur_pkt; /* its packet, for lvm_dispatch's events */
+	bool stopped;           /* haka.abort() or a dropped flow */
+	bool in_app_event;      /* flow.state is the dissector's state */
+	uint8_t ports[8192];    /* TCP ports given to the SMTP dissector */
+	int mailiter_ref;       /* registry: the mail content iterator class */
+	int result_mt_ref;      /* registry: metatable of "class Result" */
+	int array_mt_ref;       /* registry: metatable of "class ArrayResult" */
 };
 
 /* The VM of a Lua state (stored in the registry). */
@@ -151,8 +152,12 @@ int lvm_streamed(struct lvm *vm, struct flow *f,
 
 /* lapi_smtp.c */
 void lapi_smtp_init(lua_State *L, struct lvm *vm);
-/* haka.policy from lua/haka/policy.lua; after lapi_smtp_init. */
-void lapi_policy_init(lua_State *L);
+/*
+ * haka.policy and haka.rule_group from lua/haka/; after lapi_smtp_init.
+ */
+void lapi_modules_init(lua_State *L);
+/* The event being dispatched was stopped: abort, dropped packet or flow. */
+bool lvm_event_stopped(const struct lvm *vm);
 /* flow.<key> for SMTP connections; 0 if not an SMTP field. */
 int lapi_smtp_field(lua_State *L, struct flow *f, const char *key);
 

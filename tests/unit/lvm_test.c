@@ -1494,6 +1494,62 @@ test_policy(void)
 }
 
 /*
+ * haka.rule_group: init, the rules in order while continue(ret, ...)
+ * says so, final when all ran; haka.abort() ends the group; the
+ * argument errors are the rule file's.
+ */
+static void
+test_rule_group(void)
+{
+	static const char rules[] =
+	    "local seen = {}\n"
+	    "local function add(s) seen[#seen + 1] = s end\n"
+	    "local g = haka.rule_group{on = haka.events.started, name = 'g',\n"
+	    "  init = function () add('init') end,\n"
+	    "  continue = function (ret) add('c' .. tostring(ret));\n"
+	    "    return ret ~= 'stop' end,\n"
+	    "  final = function () add('final') end}\n"
+	    "g:rule{eval = function () add('r1'); return 1 end}\n"
+	    "g:rule{eval = function () add('r2'); return 'stop' end}\n"
+	    "g:rule{eval = function () add('r3') end}\n"
+	    "local all = haka.rule_group{hook = haka.events.started}\n"
+	    "all:rule{eval = function () add('a1') end}\n"
+	    "all:rule{eval = function () add('a2') end}\n"
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  haka.log('order %s', table.concat(seen, ',')) end}\n"
+	    "local ab = haka.rule_group{on = haka.events.exiting,\n"
+	    "  final = function () haka.log('not reached') end}\n"
+	    "ab:rule{eval = function () haka.abort() end}\n"
+	    "ab:rule{eval = function () haka.log('not reached') end}\n"
+	    "haka.rule{on = haka.events.exiting, eval = function ()\n"
+	    "  haka.log('not reached either') end}\n"
+	    "local function fails(msg, f, ...)\n"
+	    "  local ok, err = pcall(f, ...)\n"
+	    "  assert(not ok and err:find(msg, 1, true), tostring(err))\n"
+	    "end\n"
+	    "fails('no event defined for rule group', haka.rule_group, {})\n"
+	    "fails('rule must bind on an event', haka.rule_group, {on = 3})\n"
+	    "fails('rule group init function expected', haka.rule_group,\n"
+	    "  {on = haka.events.started, init = 3})\n"
+	    "fails('rule group options should be table', haka.rule_group,\n"
+	    "  {on = haka.events.started, options = 3})\n"
+	    "fails('rule parameter must be a table', haka.rule_group, 3)\n"
+	    "fails('rule eval function expected', g.rule, g, {})\n"
+	    "fails('rule parameter must be a table', g.rule, g, 3)\n"
+	    "local ok, err = pcall(function () haka.rule_group{on = 3} end)\n"
+	    "assert(err:find('/group.lua:35: rule must bind', 1, true), err)\n";
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("group.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_STARTED) == 3);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF_NOT(log_has("order init,r1,c1,r2,cstop,a1,a2\n"));
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_EXITING) == HK_OK);
+	FAIL_IF(log_has("not reached"));
+	FAIL_IF(log_has("error"));
+}
+
+/*
  * haka.log_section(name): the same logger as haka.log in its own section,
  * whose level -l NAME=LEVEL sets; a name that -l could not name is an
  * error.
@@ -1720,6 +1776,7 @@ main(void)
 	RUN(test_log_section);
 	RUN(test_on_exit);
 	RUN(test_policy);
+	RUN(test_rule_group);
 	RUN(test_ipv4_addr_network);
 	RUN(test_pprint);
 

@@ -88,3 +88,11 @@ haka_add_pcap_test(haka-policy-new-connection ${PCAP_DIR}/haka/tcpfilter-policy.
 	REF_TXT ${PCAP_DIR}/haka/tcpfilter-policy-ref.txt
 	REF_PCAP ${H}/doc__test__workshop-tcpfilter-ref.pcap
 	OPTIONS -l info,core=debug,conn=debug,lua=debug)
+# haka.rule_group as in the original's group filter sample, on the
+# workshop's TCP capture: the original's forwarded capture of its TCP
+# filter (ports 22 and 80 only), and our log.
+haka_add_pcap_test(haka-rule-group ${PCAP_DIR}/haka/groupfilter.lua
+	${H}/doc__user__workshop__tcpfilter.pcap
+	REF_TXT ${PCAP_DIR}/haka/groupfilter-ref.txt
+	REF_PCAP ${H}/doc__test__workshop-tcpfilter-ref.pcap
+	OPTIONS -l info,conn=debug,filter=debug,lua=debug)
