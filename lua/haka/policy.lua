@@ -9,8 +9,8 @@
 -- POLICY:apply{ctx = obj, values = {...}, desc = {...}} tests the entries
 -- in registration order; an entry is eligible when every criterion holds
 -- for values[key]; the last eligible entry wins and its actions run as
--- action(entry, ctx, values, desc), where entry.name is the entry's name
--- (the policy's name for an unnamed entry).
+-- action(policy, ctx, values, desc), policy the Policy object, as the
+-- original's.
 --
 -- A criterion is a value (eligible when values[key] == it) or one made by
 -- set, range, outofrange, present, absent or ipv4_in_network.
@@ -43,9 +43,11 @@ local function is_criterion(v)
 	return getmetatable(v) == Criterion
 end
 
-local function check(cond, msg)
+-- Raise msg at the rule file's line: level 3 is the caller of the
+-- function that checks (one more per helper in between).
+local function check(cond, msg, level)
 	if not cond then
-		error(msg, 3)
+		error(msg, level or 3)
 	end
 end
 
@@ -74,7 +76,7 @@ end
 
 function Policy:apply(p)
 	check(type(p) == 'table', 'policy parameter must be a table')
-	check(p.ctx ~= nil, 'no context defined for policy')
+	check(p.ctx ~= nil and p.ctx ~= false, 'no context defined for policy')
 	local values = p.values or {}
 	local desc = p.desc or {}
 	check(type(values) == 'table', 'values must be a table')
@@ -98,9 +100,8 @@ function Policy:apply(p)
 	else
 		log.debug('applying policy for %s', self.name)
 	end
-	local arg = {name = chosen.name or self.name, policy = self}
 	for _, action in ipairs(chosen.actions) do
-		action(arg, p.ctx, values, desc)
+		action(self, p.ctx, values, desc)
 	end
 end
 
@@ -110,6 +111,7 @@ function policy.set(list)
 	check(type(list) == 'table', 'set: a list of values expected')
 	local members = {}
 	for _, m in pairs(list) do
+		check(m == m, 'set: NaN is not a value')
 		members[m] = true
 	end
 	return criterion(function (s, v) return v ~= nil and s[v] == true end,
@@ -118,8 +120,8 @@ end
 
 local function bounds(name, min, max)
 	check(type(min) == 'number' and type(max) == 'number',
-	      name .. ': numeric bounds expected')
-	check(min <= max, name .. ': invalid bounds')
+	      name .. ': numeric bounds expected', 4)
+	check(min <= max, name .. ': invalid bounds', 4)
 	return {min = min, max = max}
 end
 
@@ -171,11 +173,11 @@ function policy.accept()
 end
 
 -- The alert's fields, completed by the policy's description (sources,
--- targets...) and by default described by the entry's name.
+-- targets...) and by default described by the policy's name.
 function policy.alert(fields)
 	fields = fields or {}
 	check(type(fields) == 'table', 'alert: a table of alert fields expected')
-	return function (entry, _, _, desc)
+	return function (pol, _, _, desc)
 		local a = {}
 		for k, v in pairs(fields) do
 			a[k] = v
@@ -186,16 +188,25 @@ function policy.alert(fields)
 			end
 		end
 		if a.description == nil then
-			a.description = entry.name
+			a.description = pol.name
 		end
 		haka.alert(a)
 	end
 end
 
+-- alert(fields), then drop (the original's shorthand).
+function policy.drop_with_alert(fields)
+	local alert = policy.alert(fields)
+	return function (pol, ctx, values, desc)
+		alert(pol, ctx, values, desc)
+		ctx:drop()
+	end
+end
+
 -- logf: a logging function (haka.log.info, log.warning...).
 function policy.log(logf, fmt, ...)
-	check(type(logf) == 'function' or
-	      (type(logf) == 'table' and getmetatable(logf) ~= nil),
+	local mt = type(logf) ~= 'function' and getmetatable(logf)
+	check(type(logf) == 'function' or (type(mt) == 'table' and mt.__call),
 	      'log: a logging function expected')
 	check(type(fmt) == 'string', 'log: a format string expected')
 	local args = table.pack(...)
@@ -227,6 +238,13 @@ local function register(next_dissector, on_first)
 		else
 			check(type(actions) == 'table',
 			      'policy action must be a function or a list of functions')
+			local n = 0
+			for _ in pairs(actions) do
+				n = n + 1
+			end
+			-- A nil in the list (haka.policy.Drop) would drop the action.
+			check(n == #actions and n > 0,
+			      'policy action must be a function or a list of functions')
 			for _, f in ipairs(actions) do
 				check(type(f) == 'function',
 				      'policy action must be a function or a list of functions')
@@ -238,6 +256,13 @@ local function register(next_dissector, on_first)
 		for k, v in pairs(p) do
 			if not reserved[k] then
 				check(type(k) == 'string', 'policy criterion names must be strings')
+				-- haka.policy.present without (), or a network where
+				-- ipv4_in_network was meant, would never match.
+				check(type(v) ~= 'function' and
+				      (type(v) ~= 'userdata' or v.contains == nil),
+				      string.format("policy criterion '%s': a value or a " ..
+				                    "criterion expected (present(), " ..
+				                    "ipv4_in_network(net)...)", k))
 				criteria[#criteria + 1] = {key = k, value = v}
 			end
 		end
@@ -251,8 +276,10 @@ local function register(next_dissector, on_first)
 		end
 		target.entries[#target.entries + 1] =
 		    {name = p.name, criteria = criteria, actions = {table.unpack(actions)}}
-		if #target.entries == 1 and on_first[target] then
-			on_first[target]()
+		local first = on_first[target]
+		if first then
+			on_first[target] = nil
+			first()
 		end
 	end
 end
@@ -267,24 +294,32 @@ local function install(prepend_rule, next_dissector)
 	local address, service = haka.alert.address, haka.alert.service
 	local on_first = {}
 	on_first[new_connection] = function ()
-		prepend_rule(tcpc.events.new_connection, function (flow, pkt)
+		-- The flow's addresses, not the packet's: a connection picked up
+		-- mid-stream may open with a server's packet.
+		prepend_rule(tcpc.events.new_connection, function (flow)
+			local src, sport = flow.srcip, flow.srcport
+			local dst, dport = flow.dstip, flow.dstport
 			new_connection:apply{
 				ctx = flow,
-				values = {
-					srcip = pkt.src, srcport = pkt.srcport,
-					dstip = pkt.dst, dstport = pkt.dstport,
-				},
+				values = {srcip = src, srcport = sport,
+				          dstip = dst, dstport = dport},
 				desc = {
-					sources = {address(pkt.src),
-					           service(string.format('tcp/%d', pkt.srcport))},
-					targets = {address(pkt.dst),
-					           service(string.format('tcp/%d', pkt.dstport))},
+					sources = {address(src),
+					           service(string.format('tcp/%d', sport))},
+					targets = {address(dst),
+					           service(string.format('tcp/%d', dport))},
 				},
 			}
 		end)
 	end
 	policy.install = nil
-	setmetatable(policy, {__call = register(next_dissector, on_first)})
+	setmetatable(policy, {
+		__call = register(next_dissector, on_first),
+		-- haka.policy.Drop is an error, not a nil action.
+		__index = function (_, k)
+			error(string.format("haka.policy has no field '%s'", tostring(k)), 2)
+		end,
+	})
 	haka.policy = policy
 end
 

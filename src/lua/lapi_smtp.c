@@ -431,7 +431,8 @@ l_policy(lua_State *L)
 	if (lua_getfield(L, 1, "port") != LUA_TNUMBER)
 		return luaL_error(L, "policy: a port criterion is required");
 	port = lua_tointeger(L, -1);
-	luaL_argcheck(L, port > 0 && port < 65536, 1, "invalid port");
+	if (port <= 0 || port >= 65536)
+		return luaL_error(L, "policy: invalid port");
 	ensure_init(L);
 	add_port(vm, port);
 	if (lua_getfield(L, 1, "name") == LUA_TSTRING)

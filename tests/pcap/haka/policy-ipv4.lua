@@ -1,5 +1,5 @@
 -- A user policy applied to every IPv4 packet: traffic from the client
--- 192.168.20.99 to the server network is alerted on and dropped.
+-- 192.168.20.99 to the server 192.168.20.1 is alerted on and dropped.
 local ipv4 = require('protocol/ipv4')
 
 local dmz = haka.policy.new('test_policy')
@@ -18,9 +18,8 @@ haka.policy {
 	on = dmz,
 	name = 'test that a policy can be defined and used',
 	ip_src = ipv4.addr('192.168.20.99'),
-	ip_dst = haka.policy.ipv4_in_network('192.168.20.0/24'),
-	action = {
-		haka.policy.alert{description = 'forbidden traffic to dmz'},
-		haka.policy.drop,
+	ip_dst = ipv4.addr('192.168.20.1'),
+	action = haka.policy.drop_with_alert{
+		description = 'forbidden traffic to dmz',
 	},
 }

@@ -96,3 +96,9 @@ haka_add_pcap_test(haka-rule-group ${PCAP_DIR}/haka/groupfilter.lua
 	REF_TXT ${PCAP_DIR}/haka/groupfilter-ref.txt
 	REF_PCAP ${H}/doc__test__workshop-tcpfilter-ref.pcap
 	OPTIONS -l info,conn=debug,filter=debug,lua=debug)
+# The new_connection policy on a connection picked up with the server's
+# SYN-ACK: the values are the connection's (a crafted capture).
+haka_add_pcap_test(haka-policy-midstream ${PCAP_DIR}/haka/policy-midstream.lua
+	${PCAP_DIR}/haka/midstream-smtp.pcap
+	REF_TXT ${PCAP_DIR}/haka/policy-midstream-ref.txt
+	OPTIONS -l info,core=debug,conn=debug,lua=debug)
