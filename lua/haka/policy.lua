@@ -33,15 +33,20 @@ local Policy = {}
 Policy.__index = Policy
 Policy.__pprint_name = 'class Policy'
 
+-- A criterion is test(arg, value); a plain value becomes one at
+-- registration, so that apply makes one call per criterion.
 local Criterion = {}
 
 local function criterion(test, arg)
 	return setmetatable({test = test, arg = arg}, Criterion)
 end
 
-local function is_criterion(v)
-	return getmetatable(v) == Criterion
+local function equals(x, v)
+	return v == x
 end
+
+-- What ipv4.network returns (a network is not a value to compare with).
+local network_mt = getmetatable(haka.dissectors.ipv4.network('0.0.0.0/0'))
 
 -- Raise msg at the rule file's line: level 3 is the caller of the
 -- function that checks (one more per helper in between).
@@ -62,12 +67,7 @@ end
 
 local function eligible(entry, values)
 	for _, c in ipairs(entry.criteria) do
-		local v = values[c.key]
-		if is_criterion(c.value) then
-			if not c.value.test(c.value.arg, v) then
-				return false
-			end
-		elseif v ~= c.value then
+		if not c.test(c.arg, values[c.key]) then
 			return false
 		end
 	end
@@ -152,7 +152,7 @@ function policy.ipv4_in_network(net)
 		check(ok, 'ipv4_in_network: ' .. tostring(n))
 		net = n
 	end
-	check(type(net) == 'userdata' and net.contains ~= nil,
+	check(getmetatable(net) == network_mt,
 	      'ipv4_in_network: a network expected')
 	return criterion(function (n, v)
 		if v == nil then
@@ -258,12 +258,14 @@ local function register(next_dissector, on_first)
 				check(type(k) == 'string', 'policy criterion names must be strings')
 				-- haka.policy.present without (), or a network where
 				-- ipv4_in_network was meant, would never match.
-				check(type(v) ~= 'function' and
-				      (type(v) ~= 'userdata' or v.contains == nil),
+				check(type(v) ~= 'function' and getmetatable(v) ~= network_mt,
 				      string.format("policy criterion '%s': a value or a " ..
 				                    "criterion expected (present(), " ..
 				                    "ipv4_in_network(net)...)", k))
-				criteria[#criteria + 1] = {key = k, value = v}
+				if getmetatable(v) ~= Criterion then
+					v = criterion(equals, v)
+				end
+				criteria[#criteria + 1] = {key = k, test = v.test, arg = v.arg}
 			end
 		end
 		-- pairs() has no order: keep the one of the names.

@@ -43,19 +43,16 @@ check_event(lua_State *L, int idx)
 {
 	int ev;
 
-	idx = lua_absindex(L, idx);
-	if (!lua_istable(L, idx) || !lua_getmetatable(L, idx))
-		return luaL_error(L, "rule must bind on an event");
-	luaL_getmetatable(L, LMT_EVENT);
-	if (!lua_rawequal(L, -1, -2))
-		return luaL_error(L, "rule must bind on an event");
-	lua_pop(L, 2);
 	/*
-	 * The id field is writable: the table must be the event object of
-	 * that id, or a rule could index past the rule lists.
+	 * An event is the object registered for its id: the id field is
+	 * writable, so the id alone could index past the rule lists.
 	 */
-	lua_getfield(L, idx, "id");
-	ev = (int)lua_tointeger(L, -1);
+	idx = lua_absindex(L, idx);
+	if (!lua_istable(L, idx))
+		return luaL_error(L, "rule must bind on an event");
+	lua_pushliteral(L, "id");
+	lua_rawget(L, idx);
+	ev = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : -1;
 	lua_pop(L, 1);
 	if (ev < 0 || ev >= EV_COUNT)
 		return luaL_error(L, "rule must bind on an event");

@@ -903,6 +903,15 @@ lvm_rule_summary(struct lvm *vm)
  * arguments pushed by 'push'. Stops early when a rule aborts, drops the
  * packet or drops the flow.
  */
+/* haka.abort(), or the event's packet or flow dropped by a rule. */
+static bool
+event_stopped(const struct lvm *vm, const struct packet *pkt,
+              const struct flow *f)
+{
+	return vm->stopped || (pkt != NULL && pkt->verdict == PKT_DROP) ||
+	       (f != NULL && (f->flags & FLOW_F_DROPPED));
+}
+
 int
 lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
              int nargs, struct packet *pkt, struct flow *f)
@@ -922,7 +931,7 @@ lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
 		push(vm, arg);
 		if (pcall_at(vm, nargs, event_names[ev], top + 1) != HK_OK)
 			rc = HK_ERR;
-		if (lvm_event_stopped(vm))
+		if (event_stopped(vm, pkt, f))
 			break;
 	}
 	lua_settop(L, top);
@@ -935,9 +944,7 @@ lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
 bool
 lvm_event_stopped(const struct lvm *vm)
 {
-	return vm->stopped ||
-	       (vm->cur_pkt != NULL && vm->cur_pkt->verdict == PKT_DROP) ||
-	       (vm->cur_flow != NULL && (vm->cur_flow->flags & FLOW_F_DROPPED));
+	return event_stopped(vm, vm->cur_pkt, vm->cur_flow);
 }
 
 static void

@@ -1482,16 +1482,19 @@ test_policy(void)
 	    "  return haka.policy.Drop end)\n"
 	    "fails('a value or a criterion expected', haka.policy,\n"
 	    "  {on = P, port = haka.policy.present, action = haka.policy.drop})\n"
+	    "fails('a value or a criterion expected', haka.policy,\n"
+	    "  {on = P, src = haka.dissectors.ipv4.network('10.0.0.0/8'),\n"
+	    "   action = haka.policy.drop})\n"
 	    "fails('policy action must be a function', haka.policy,\n"
 	    "  {on = P, action = {haka.policy.accept, nil, haka.policy.drop}})\n"
 	    "fails('log: a logging function expected', haka.policy.log, {}, 'x')\n"
 	    "local ok, err = pcall(function () haka.policy.range(3, 1) end)\n"
-	    "assert(err:find('/policy.lua:54: range: invalid bounds', 1, true), err)\n"
+	    "assert(err:find('/policy.lua:57: range: invalid bounds', 1, true), err)\n"
 	    "haka.policy{on = P, name = 'last', action = haka.policy.log(\n"
 	    "  haka.log.info, 'policy log %d %s', 42, 'x')}\n"
 	    "P:apply{ctx = ctx}\n"
 	    "local ok, err = pcall(function () haka.policy{on = P} end)\n"
-	    "assert(err:find('/policy.lua:59: policy action must', 1, true)\n"
+	    "assert(err:find('/policy.lua:62: policy action must', 1, true)\n"
 	    "  and not err:find('haka/policy.lua', 1, true), err)\n";
 
 	FAIL_IF(vm_start(0, 0, false) == NULL);
@@ -1543,10 +1546,17 @@ test_rule_group(void)
 	    "fails('rule group options should be table', haka.rule_group,\n"
 	    "  {on = haka.events.started, options = 3})\n"
 	    "fails('rule parameter must be a table', haka.rule_group, 3)\n"
+	    "local fake = setmetatable({id = 100000},\n"
+	    "  getmetatable(haka.events.started))\n"
+	    "fails('rule must bind on an event', haka.rule,\n"
+	    "  {on = fake, eval = print})\n"
+	    "local copy = setmetatable({id = haka.events.started.id},\n"
+	    "  getmetatable(haka.events.started))\n"
+	    "fails('rule must bind on an event', haka.rule_group, {on = copy})\n"
 	    "fails('rule eval function expected', g.rule, g, {})\n"
 	    "fails('rule parameter must be a table', g.rule, g, 3)\n"
 	    "local ok, err = pcall(function () haka.rule_group{on = 3} end)\n"
-	    "assert(err:find('/group.lua:35: rule must bind', 1, true), err)\n";
+	    "assert(err:find('/group.lua:42: rule must bind', 1, true), err)\n";
 
 	FAIL_IF(vm_start(0, 0, false) == NULL);
 	FAIL_IF_NOT(load_text("group.lua", rules) == HK_OK);
