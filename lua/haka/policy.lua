@@ -173,10 +173,19 @@ function policy.accept()
 end
 
 -- The alert's fields, completed by the policy's description (sources,
--- targets...) and by default described by the policy's name.
-function policy.alert(fields)
+-- targets...) and by default described by the policy's name. The fields
+-- are checked here, as haka.alert would check them, so that a mistake is
+-- the rule file's error at load, not a rule error on the first connection
+-- the policy catches.
+local check_alert
+
+-- level: of the rule file's line, as check's.
+local function alert_action(fields, level)
 	fields = fields or {}
-	check(type(fields) == 'table', 'alert: a table of alert fields expected')
+	check(type(fields) == 'table', 'alert: a table of alert fields expected',
+	      level)
+	local ok, err = pcall(check_alert, fields)
+	check(ok, err, level)
 	return function (pol, _, _, desc)
 		local a = {}
 		for k, v in pairs(fields) do
@@ -194,9 +203,14 @@ function policy.alert(fields)
 	end
 end
 
+function policy.alert(fields)
+	local action = alert_action(fields, 4) -- not a tail call: level 4
+	return action
+end
+
 -- alert(fields), then drop (the original's shorthand).
 function policy.drop_with_alert(fields)
-	local alert = policy.alert(fields)
+	local alert = alert_action(fields, 4)
 	return function (pol, ctx, values, desc)
 		alert(pol, ctx, values, desc)
 		ctx:drop()
@@ -288,7 +302,9 @@ end
 
 -- prepend_rule(event, fn): a rule on event that runs before the others.
 -- next_dissector(p): the C registration of next_dissector entries.
-local function install(prepend_rule, next_dissector)
+-- alert_fields(t): raises haka.alert's error for a bad field of t.
+local function install(prepend_rule, next_dissector, alert_fields)
+	check_alert = alert_fields
 	local tcpc = haka.dissectors.tcp_connection
 	local new_connection = policy.new('new connection')
 	tcpc.policies.new_connection = new_connection

@@ -137,9 +137,12 @@ fail:
 	lua_settop(L, base);
 }
 
+static int l_alert_fields(lua_State *L);
+
 /*
- * haka.policy becomes lua/haka/policy.lua's table, given prepend_rule and
- * the C registration of next_dissector entries (haka.policy so far);
+ * haka.policy becomes lua/haka/policy.lua's table, given prepend_rule,
+ * the C registration of next_dissector entries (haka.policy so far) and
+ * the check of alert fields;
  * haka.rule_group comes from lua/haka/rule_group.lua. Without the files,
  * haka.policy stays the C function (next_dissector policies only) and
  * haka.rule_group is nil.
@@ -151,7 +154,8 @@ lapi_modules_init(lua_State *L)
 	lua_getglobal(L, "haka");
 	lua_getfield(L, -1, "policy");
 	lua_remove(L, -2);
-	install_module(L, "haka/policy", 2,
+	lua_pushcfunction(L, l_alert_fields);
+	install_module(L, "haka/policy", 3,
 	               "only next_dissector policies work");
 	lua_pushcfunction(L, l_event_stopped);
 	install_module(L, "haka/rule_group", 1, "haka.rule_group is missing");
@@ -607,6 +611,20 @@ parse_alert(lua_State *L, int idx, struct alert_build *b, const char *fn)
 }
 
 static int l_alert_update(lua_State *L);
+
+/*
+ * alert_fields(t): raises the error haka.alert would raise for t, posts
+ * nothing. Given only to haka/policy's install (alert actions are checked
+ * when declared).
+ */
+static int
+l_alert_fields(lua_State *L)
+{
+	struct alert_build *b = lua_newuserdata(L, sizeof(*b));
+
+	parse_alert(L, 1, b, "alert");
+	return 0;
+}
 
 static int
 l_alert(lua_State *L)
