@@ -7,6 +7,8 @@
 The tutorial says that every command in it works as written from the top of
 the repository. This test reads the tutorial and checks it:
 
+- docs/smtp.md's ```dot block is the state machine graph that the
+  tutorial's --dump-dissector-graph command writes;
 - every ```lua block followed by a command that runs a rule file of the
   repository (rules/spam_filter.lua, ...) is that file, byte for byte; a
   block for a file the repository does not have (my_rules.lua) is written
@@ -194,10 +196,29 @@ def replay(build, src, doc):
                     continue
                 print("ok   line %d: %s%s" % (
                     line, cmd, " (output as shown)" if output else ""))
+        check_graph(src, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if n_cmd < 5:
         fail("only %d commands found in %s" % (n_cmd, doc))
+
+
+def check_graph(src, work):
+    """docs/smtp.md shows the state machine that the dump wrote."""
+    path = os.path.join(work, "smtp-state-machine.dot")
+    doc = os.path.join(src, "docs", "smtp.md")
+    shown = [b for b in blocks(doc) if b[0] == "dot"]
+    if not os.path.exists(path) or not shown:
+        fail("no smtp-state-machine.dot written, or no ```dot block in %s" %
+             doc)
+        return
+    with open(path, encoding="utf-8") as f:
+        if f.read() != shown[0][1]:
+            fail("%s:%d: the ```dot block is not the smtp-state-machine.dot "
+                 "that --dump-dissector-graph writes" % (doc, shown[0][2]))
+            return
+    print("ok   %s:%d: the state machine graph as written" %
+          (doc, shown[0][2]))
 
 
 class MailServer(threading.Thread):
