@@ -991,9 +991,10 @@ main(int argc, char **argv)
 	char err[1024];
 
 	/*
-	 * The log goes to standard output unless haka.conf names a file:
-	 * line by line, so that a pipe (systemd's journal, a redirection in
-	 * the foreground) gets each line when it is written, not at exit.
+	 * The log goes to standard output by default (log.output), and so
+	 * may the alerts: line by line, so that a pipe (systemd's journal, a
+	 * redirection in the foreground) gets each line when it is written,
+	 * not at exit.
 	 */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((c = getopt_long(argc, argv, "hc:r:dl:", opts, NULL)) != -1) {

@@ -51,6 +51,11 @@ def fail(msg):
     print("FAIL: " + msg)
 
 
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 def blocks(path):
     """The fenced blocks of a Markdown file: (info, text, line)."""
     out, cur = [], None
@@ -100,7 +105,7 @@ def matches(expected, actual):
 def scratch(build, src):
     d = tempfile.mkdtemp(prefix="haka-tutorial-")
     os.symlink(os.path.abspath(build), os.path.join(d, "build"))
-    for name in ("samples", "rules", "haka.conf", "scripts"):
+    for name in ("samples", "rules", "haka.conf"):
         os.symlink(os.path.join(src, name), os.path.join(d, name))
     return d
 
@@ -125,17 +130,16 @@ def check_lua(src, work, lua, cmd, line):
                  "and no ```lua block gives" % (line, cmd, name))
         return
     if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            if f.read() != lua[0]:
-                fail("the ```lua block at line %d is not %s" % (lua[1], name))
+        if read(path) != lua[0]:
+            fail("the ```lua block at line %d is not %s" % (lua[1], name))
     else:
         with open(os.path.join(work, name), "w", encoding="utf-8") as f:
             f.write(lua[0])
 
 
-def run(work, cmd, env=None):
+def run(work, cmd):
     p = subprocess.run(cmd, shell=True, cwd=work, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, env=env, timeout=120)
+                       stderr=subprocess.STDOUT, timeout=120)
     return p.returncode, p.stdout.decode("utf-8", "replace")
 
 
@@ -151,7 +155,7 @@ def replay(build, src, doc):
             if info != "sh":
                 continue
             nxt = bl[i + 1] if i + 1 < len(bl) else None
-            output = nxt[1] if nxt is not None and nxt[0] == "" else None
+            shown = nxt[1] if nxt is not None and nxt[0] == "" else None
             cmds = commands(text)
             for cmd in cmds:
                 n_cmd += 1
@@ -172,7 +176,7 @@ def replay(build, src, doc):
                     dot = cmd.split()[-1]
                     p = os.path.join(work, dot)
                     if not os.path.exists(p) or \
-                            not open(p).read().startswith("digraph"):
+                            not read(p).startswith("digraph"):
                         fail("line %d: %s: no graph in %s" % (line, cmd, dot))
                     else:
                         print("ok   line %d: %s (graphviz missing: %s "
@@ -185,7 +189,9 @@ def replay(build, src, doc):
                 check_lua(src, work, lua, cmd, line)
                 lua = None
                 rc, out = run(work, cmd)
-                if output is not None and cmds[-1] == cmd:
+                # An output block shows the output of its block's last line.
+                output = shown if cmd == cmds[-1] else None
+                if output is not None:
                     diff = matches(output, out)
                     if diff is not None:
                         fail("line %d: %s: output differs from the block at "
@@ -212,11 +218,10 @@ def check_graph(src, work):
         fail("no smtp-state-machine.dot written, or no ```dot block in %s" %
              doc)
         return
-    with open(path, encoding="utf-8") as f:
-        if f.read() != shown[0][1]:
-            fail("%s:%d: the ```dot block is not the smtp-state-machine.dot "
-                 "that --dump-dissector-graph writes" % (doc, shown[0][2]))
-            return
+    if read(path) != shown[0][1]:
+        fail("%s:%d: the ```dot block is not the smtp-state-machine.dot "
+             "that --dump-dissector-graph writes" % (doc, shown[0][2]))
+        return
     print("ok   %s:%d: the state machine graph as written" %
           (doc, shown[0][2]))
 
