@@ -43,35 +43,7 @@ import tempfile
 import threading
 import time
 
-FAILS = []
-
-
-def fail(msg):
-    FAILS.append(msg)
-    print("FAIL: " + msg)
-
-
-def read(path):
-    with open(path, encoding="utf-8") as f:
-        return f.read()
-
-
-def blocks(path):
-    """The fenced blocks of a Markdown file: (info, text, line)."""
-    out, cur = [], None
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.startswith("```"):
-                if cur is None:
-                    cur = (line[3:].strip(), [], n)
-                else:
-                    out.append((cur[0], "".join(cur[1]), cur[2]))
-                    cur = None
-            elif cur is not None:
-                cur[1].append(line)
-    if cur is not None:
-        fail("%s:%d: unterminated code block" % (path, cur[2]))
-    return out
+from doclib import FAILS, blocks, fail, matches, read
 
 
 def commands(text):
@@ -82,24 +54,6 @@ def commands(text):
         if line and not line.startswith("#"):
             out.append(line)
     return out
-
-
-def matches(expected, actual):
-    """Line by line; '...' in an expected line matches any text."""
-    exp = expected.splitlines()
-    act = actual.splitlines()
-    for i in range(max(len(exp), len(act))):
-        e = exp[i] if i < len(exp) else None
-        a = act[i] if i < len(act) else None
-        if e is None or a is None:
-            return "line %d: expected %r, got %r" % (i + 1, e, a)
-        if "..." in e:
-            pat = ".*".join(re.escape(p) for p in e.split("..."))
-            if re.fullmatch(pat, a, re.S) is None:
-                return "line %d: expected %r, got %r" % (i + 1, e, a)
-        elif e != a:
-            return "line %d: expected %r, got %r" % (i + 1, e, a)
-    return None
 
 
 def scratch(build, src):

@@ -3,7 +3,7 @@
 
 Run with /usr/bin/python3 (standard library only):
 
-    /usr/bin/python3 tests/pcap/craft.py          # (re)write tests/pcap/{tcp,ipv4}/*.pcap
+    /usr/bin/python3 tests/pcap/craft.py          # (re)write tests/pcap/{tcp,ipv4,smtp,docs}/*.pcap
     /usr/bin/python3 tests/pcap/craft.py --list   # print every packet of every capture
 
 Every capture is a classic pcap file (little-endian, microsecond
@@ -676,6 +676,53 @@ def smtp_mail_pieces():
     return cap
 
 
+def docs_examples():
+    """Traffic for the Lua examples of docs/ (tests/docs/examples_test.py):
+    each example that acts on something finds it here. Five connections
+    to 10.0.0.2, one after the other:
+    1. 10.0.0.1:40000 -> :25, a mail from <spam@example.com> (a plain
+       body);
+    2. 10.0.0.1:40001 -> :25, a mail from <a@x.org> whose header has
+       "X-Spam-Flag: YES";
+    3. 10.0.0.1:40002 -> :23 (telnet), a login prompt and 4 bytes up;
+    4. 10.0.0.66:40003 -> :25, a SYN alone;
+    5. 10.0.0.1:40004 -> :80, a SYN+FIN alone."""
+    cap = Capture("docs/examples.pcap")
+
+    def mail(cport, sender, body):
+        t = TcpConn(cap, cport=cport)
+        t.handshake()
+        t.data(S, GREETING)
+        t.data(C, b"HELO client.example.org\r\n")
+        t.data(S, b"250 mail.example.org\r\n")
+        t.data(C, b"MAIL FROM:<%s>\r\n" % sender)
+        t.data(S, b"250 Ok\r\n")
+        t.data(C, b"RCPT TO:<b@y.org>\r\n")
+        t.data(S, b"250 Ok\r\n")
+        t.data(C, b"DATA\r\n")
+        t.data(S, b"354 go ahead\r\n")
+        t.data(C, body + b".\r\n", note="content")
+        t.data(S, b"250 queued\r\n")
+        t.data(C, b"QUIT\r\n")
+        t.data(S, b"221 2.0.0 Bye\r\n")
+        t.close()
+
+    mail(40000, b"spam@example.com", b"Subject: offer\r\n\r\nbuy now\r\n")
+    mail(40001, b"a@x.org",
+         b"Subject: hi\r\nX-Spam-Flag: YES\r\n\r\nhello\r\n")
+    t = TcpConn(cap, cport=40002, sport=23)
+    t.handshake()
+    t.data(S, b"login: ")
+    t.data(C, b"root")
+    t.close()
+    t = TcpConn(cap, cport=40003)
+    t.addr[C] = "10.0.0.66"
+    t.send(C, SYN, options=MSS_1460)
+    t = TcpConn(cap, cport=40004, sport=80)
+    t.send(C, SYN | FIN)
+    return cap
+
+
 def all_captures():
     caps = [out_of_order(), retransmit_diff(), one_byte_segments(),
             missing_segment(), rst_middle(), data_after_close(),
@@ -684,7 +731,7 @@ def all_captures():
     caps += [frag_overlap_diff(), frag_simple(), frag_incomplete(),
              bad_checksum(), non_ipv4(), malformed()]
     caps += [smtp_gap_partial_line(), smtp_gap_bdat_last(),
-             smtp_mail_pieces()]
+             smtp_mail_pieces(), docs_examples()]
     return caps
 
 
