@@ -840,12 +840,64 @@ new_event(lua_State *L, struct lvm *vm, enum hk_event ev)
 	lua_pop(L, 1);
 }
 
-/* Set t[name] = event (t on top of the stack). */
-static void
-set_event(lua_State *L, struct lvm *vm, const char *name, enum hk_event ev)
+/*
+ * Reading a name an events table does not have (smtp.events.comand) is an
+ * error at the reader's line that lists the events, as in the original
+ * ("unknown event"), rather than a nil that haka.rule would only report
+ * as "no event defined for rule".
+ */
+static int
+events_index(lua_State *L)
 {
-	lapi_push_event(L, vm, ev);
-	lua_setfield(L, -2, name);
+	luaL_Buffer b;
+	const char *names[EV_COUNT];
+	int n = 0, i, j;
+
+	lua_pushnil(L);
+	while (lua_next(L, 1) != 0) {
+		if (lua_type(L, -2) == LUA_TSTRING && n < EV_COUNT)
+			names[n++] = lua_tostring(L, -2);
+		lua_pop(L, 1);
+	}
+	for (i = 1; i < n; i++) /* a few names: insertion sort */
+		for (j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+			const char *t = names[j];
+
+			names[j] = names[j - 1];
+			names[j - 1] = t;
+		}
+	luaL_buffinit(L, &b);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			luaL_addstring(&b, ", ");
+		luaL_addstring(&b, names[i]);
+	}
+	luaL_pushresult(&b);
+	if (lua_type(L, 2) == LUA_TSTRING)
+		lapi_push_got(L, 2);
+	else
+		lua_pushfstring(L, "(a %s)", luaL_typename(L, 2));
+	return luaL_error(
+	    L, "unknown event %s of %s (its events: %s)", lua_tostring(L, -1),
+	    lua_tostring(L, lua_upvalueindex(1)), lua_tostring(L, -2));
+}
+
+void
+lapi_push_events(lua_State *L, struct lvm *vm, const char *owner,
+                 const char *const *names, const enum hk_event *evs, int n)
+{
+	int i;
+
+	lua_createtable(L, 0, n);
+	for (i = 0; i < n; i++) {
+		lapi_push_event(L, vm, evs[i]);
+		lua_setfield(L, -2, names[i]);
+	}
+	lua_createtable(L, 0, 1);
+	lua_pushstring(L, owner);
+	lua_pushcclosure(L, events_index, 1);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
 }
 
 /* Push a dissector module table {name, events = {...}}. */
@@ -853,14 +905,10 @@ static void
 push_dissector(lua_State *L, struct lvm *vm, const char *name,
                const char *const *evnames, const enum hk_event *evs, int n)
 {
-	int i;
-
 	lua_newtable(L);
 	lua_pushstring(L, name);
 	lua_setfield(L, -2, "name");
-	lua_newtable(L);
-	for (i = 0; i < n; i++)
-		set_event(L, vm, evnames[i], evs[i]);
+	lapi_push_events(L, vm, name, evnames, evs, n);
 	lua_setfield(L, -2, "events");
 	lua_newtable(L);
 	lua_setfield(L, -2, "policies");
@@ -898,6 +946,8 @@ lapi_haka_init(lua_State *L, struct lvm *vm)
 	static const enum hk_event tcpc_id[] = {
 	    EV_TCPC_NEW_CONNECTION, EV_TCPC_RECEIVE_PACKET,
 	    EV_TCPC_RECEIVE_DATA, EV_TCPC_END_CONNECTION, EV_TCPC_ANOMALY};
+	static const char *const haka_ev[] = {"started", "exiting"};
+	static const enum hk_event haka_id[] = {EV_STARTED, EV_EXITING};
 	static const char *const modnames[] = {"protocol/ipv4", "protocol/tcp",
 	                                       "protocol/tcp_connection"};
 	static const char *const disnames[] = {"ipv4", "tcp", "tcp_connection"};
@@ -943,9 +993,7 @@ lapi_haka_init(lua_State *L, struct lvm *vm)
 	lua_pushcfunction(L, l_log_section);
 	lua_setfield(L, -2, "log_section");
 
-	lua_newtable(L); /* haka.events */
-	set_event(L, vm, "started", EV_STARTED);
-	set_event(L, vm, "exiting", EV_EXITING);
+	lapi_push_events(L, vm, "haka", haka_ev, haka_id, 2);
 	lua_setfield(L, -2, "events");
 
 	lua_newtable(L); /* haka.dissectors */

@@ -560,13 +560,6 @@ static const char mailiter_src[] =
     "  data = function (s) return setmetatable({_s = s}, Data) end,\n"
     "}\n";
 
-static void
-set_event(lua_State *L, struct lvm *vm, const char *name, enum hk_event ev)
-{
-	lapi_push_event(L, vm, ev);
-	lua_setfield(L, -2, name);
-}
-
 static int
 l_module_loader(lua_State *L)
 {
@@ -577,6 +570,12 @@ l_module_loader(lua_State *L)
 void
 lapi_smtp_init(lua_State *L, struct lvm *vm)
 {
+	static const char *const ev_names[] = {
+	    "command", "response", "mail_content", "anomaly", "starttls"};
+	static const enum hk_event ev_ids[] = {
+	    EV_SMTP_COMMAND, EV_SMTP_RESPONSE, EV_SMTP_MAIL_CONTENT,
+	    EV_SMTP_ANOMALY, EV_SMTP_STARTTLS};
+
 	if (luaL_loadbufferx(L, mailiter_src, sizeof(mailiter_src) - 1, "=smtp",
 	                     "t") != LUA_OK)
 		lua_error(L);
@@ -590,12 +589,7 @@ lapi_smtp_init(lua_State *L, struct lvm *vm)
 	lua_newtable(L);
 	lua_pushliteral(L, "smtp");
 	lua_setfield(L, -2, "name");
-	lua_newtable(L);
-	set_event(L, vm, "command", EV_SMTP_COMMAND);
-	set_event(L, vm, "response", EV_SMTP_RESPONSE);
-	set_event(L, vm, "mail_content", EV_SMTP_MAIL_CONTENT);
-	set_event(L, vm, "anomaly", EV_SMTP_ANOMALY);
-	set_event(L, vm, "starttls", EV_SMTP_STARTTLS);
+	lapi_push_events(L, vm, "smtp", ev_names, ev_ids, 5);
 	lua_setfield(L, -2, "events");
 	lua_newtable(L);
 	lua_setfield(L, -2, "policies");

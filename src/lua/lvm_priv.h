@@ -112,6 +112,14 @@ void lapi_haka_init(lua_State *L, struct lvm *vm);
 const char *lapi_push_got(lua_State *L, int idx);
 /* Push the event object of id ev. */
 void lapi_push_event(lua_State *L, struct lvm *vm, enum hk_event ev);
+/*
+ * Push a new events table of owner (a dissector's name, for errors):
+ * names[i] = the event object of evs[i]; reading any other name is an
+ * error.
+ */
+void lapi_push_events(lua_State *L, struct lvm *vm, const char *owner,
+                      const char *const *names, const enum hk_event *evs,
+                      int n);
 
 /* lvm.c: protected call with traceback, hook and stack check. */
 int lvm_pcall(struct lvm *vm, int nargs, const char *what);

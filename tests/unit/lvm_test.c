@@ -850,6 +850,23 @@ test_rule_validation(void)
 	     "rule options should be table"},
 	    {"haka.rule{hook = 'started', eval = function () end}\n",
 	     "rule must bind on an event"},
+	    /* a mistyped event is named, at the line that reads it */
+	    {"haka.rule{on = haka.events.strated, eval = function () end}\n",
+	     ".lua:1: unknown event 'strated' of haka (its events: exiting, "
+	     "started)"},
+	    {"local t = require('protocol/tcp_connection')\n"
+	     "haka.rule{on = t.events.new_conection, eval = function () end}\n",
+	     ".lua:2: unknown event 'new_conection' of tcp_connection (its "
+	     "events: anomaly, end_connection, new_connection, receive_data, "
+	     "receive_packet)"},
+	    {"haka.rule{on = haka.dissectors.ipv4.events[1],\n"
+	     "  eval = function () end}\n",
+	     ".lua:1: unknown event (a number) of ipv4 (its events: anomaly, "
+	     "receive_packet)"},
+	    {"local smtp = require('smtp')\n"
+	     "haka.rule{on = smtp.events.comand, eval = function () end}\n",
+	     ".lua:2: unknown event 'comand' of smtp (its events: anomaly, "
+	     "command, mail_content, response, starttls)"},
 	};
 	char name[32];
 	size_t i;
