@@ -841,21 +841,25 @@ new_event(lua_State *L, struct lvm *vm, enum hk_event ev)
 }
 
 /*
- * Reading a name an events table does not have (smtp.events.comand) is an
- * error at the reader's line that lists the events, as in the original
- * ("unknown event"), rather than a nil that haka.rule would only report
- * as "no event defined for rule".
+ * Reading a name an events or policies table does not have
+ * (smtp.events.comand) is an error at the reader's line that lists the
+ * names it has, as in the original ("unknown event"), rather than a nil
+ * that haka.rule or haka.policy would only report as "no event defined
+ * for rule" or "no on defined for policy". Upvalues: the kind ("event"),
+ * the owner ("smtp"), the kind in the plural ("events").
  */
+#define STRICT_NAMES 32 /* listed at most */
+
 static int
-events_index(lua_State *L)
+strict_index(lua_State *L)
 {
 	luaL_Buffer b;
-	const char *names[EV_COUNT];
+	const char *names[STRICT_NAMES];
 	int n = 0, i, j;
 
 	lua_pushnil(L);
 	while (lua_next(L, 1) != 0) {
-		if (lua_type(L, -2) == LUA_TSTRING && n < EV_COUNT)
+		if (lua_type(L, -2) == LUA_TSTRING && n < STRICT_NAMES)
 			names[n++] = lua_tostring(L, -2);
 		lua_pop(L, 1);
 	}
@@ -867,6 +871,11 @@ events_index(lua_State *L)
 			names[j - 1] = t;
 		}
 	luaL_buffinit(L, &b);
+	luaL_addstring(&b, n > 0 ? "its " : "it has none");
+	if (n > 0) {
+		luaL_addstring(&b, lua_tostring(L, lua_upvalueindex(3)));
+		luaL_addstring(&b, ": ");
+	}
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			luaL_addstring(&b, ", ");
@@ -878,8 +887,22 @@ events_index(lua_State *L)
 	else
 		lua_pushfstring(L, "(a %s)", luaL_typename(L, 2));
 	return luaL_error(
-	    L, "unknown event %s of %s (its events: %s)", lua_tostring(L, -1),
-	    lua_tostring(L, lua_upvalueindex(1)), lua_tostring(L, -2));
+	    L, "unknown %s %s of %s (%s)", lua_tostring(L, lua_upvalueindex(1)),
+	    lua_tostring(L, -1), lua_tostring(L, lua_upvalueindex(2)),
+	    lua_tostring(L, -2));
+}
+
+void
+lapi_set_strict(lua_State *L, const char *kind, const char *kinds,
+                const char *owner)
+{
+	lua_createtable(L, 0, 1);
+	lua_pushstring(L, kind);
+	lua_pushstring(L, owner);
+	lua_pushstring(L, kinds);
+	lua_pushcclosure(L, strict_index, 3);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
 }
 
 void
@@ -893,11 +916,7 @@ lapi_push_events(lua_State *L, struct lvm *vm, const char *owner,
 		lapi_push_event(L, vm, evs[i]);
 		lua_setfield(L, -2, names[i]);
 	}
-	lua_createtable(L, 0, 1);
-	lua_pushstring(L, owner);
-	lua_pushcclosure(L, events_index, 1);
-	lua_setfield(L, -2, "__index");
-	lua_setmetatable(L, -2);
+	lapi_set_strict(L, "event", "events", owner);
 }
 
 /* Push a dissector module table {name, events = {...}}. */
@@ -911,6 +930,7 @@ push_dissector(lua_State *L, struct lvm *vm, const char *name,
 	lapi_push_events(L, vm, name, evnames, evs, n);
 	lua_setfield(L, -2, "events");
 	lua_newtable(L);
+	lapi_set_strict(L, "policy", "policies", name);
 	lua_setfield(L, -2, "policies");
 	lua_newtable(L);
 	lua_setfield(L, -2, "helper");

@@ -592,6 +592,7 @@ lapi_smtp_init(lua_State *L, struct lvm *vm)
 	lapi_push_events(L, vm, "smtp", ev_names, ev_ids, 5);
 	lua_setfield(L, -2, "events");
 	lua_newtable(L);
+	lapi_set_strict(L, "policy", "policies", "smtp");
 	lua_setfield(L, -2, "policies");
 	lua_pushcfunction(L, l_install_tcp_rule);
 	lua_setfield(L, -2, "install_tcp_rule");

@@ -120,6 +120,12 @@ void lapi_push_event(lua_State *L, struct lvm *vm, enum hk_event ev);
 void lapi_push_events(lua_State *L, struct lvm *vm, const char *owner,
                       const char *const *names, const enum hk_event *evs,
                       int n);
+/*
+ * Make reading a name that the table on top of the stack does not have an
+ * error: "unknown KIND 'name' of OWNER (its KINDS: ...)".
+ */
+void lapi_set_strict(lua_State *L, const char *kind, const char *kinds,
+                     const char *owner);
 
 /* lvm.c: protected call with traceback, hook and stack check. */
 int lvm_pcall(struct lvm *vm, int nargs, const char *what);

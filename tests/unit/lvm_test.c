@@ -867,6 +867,11 @@ test_rule_validation(void)
 	     "haka.rule{on = smtp.events.comand, eval = function () end}\n",
 	     ".lua:2: unknown event 'comand' of smtp (its events: anomaly, "
 	     "command, mail_content, response, starttls)"},
+	    {"local p = haka.dissectors.tcp_connection.policies.next_dissetor\n",
+	     ".lua:1: unknown policy 'next_dissetor' of tcp_connection (its "
+	     "policies: new_connection, next_dissector)"},
+	    {"local p = require('smtp').policies.next_dissector\n",
+	     ".lua:1: unknown policy 'next_dissector' of smtp (it has none)"},
 	};
 	char name[32];
 	size_t i;
