@@ -81,22 +81,30 @@ add_rule(lua_State *L, struct lvm *vm, int ev, bool streamed)
  * Given only to haka/policy's install (the built-in new_connection
  * policy runs before the rules, as the original's did); not reachable
  * from rule files.
+ *
+ * The first policy on new_connection may be registered by a rule that
+ * new_connection is running: the list is copied, not shifted in place,
+ * so that the dispatch under way goes on over the list it started with
+ * (each rule once), and the next one starts with the policy.
  */
 static int
 l_prepend_rule(lua_State *L)
 {
 	struct lvm *vm = lvm_from(L);
 	int ev = check_event(L, 1);
-	lua_Integer i;
+	lua_Integer i, n;
 
 	luaL_checktype(L, 2, LUA_TFUNCTION);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->plain_ref[ev]);
-	for (i = (lua_Integer)lua_rawlen(L, -1); i >= 1; i--) {
-		lua_rawgeti(L, -1, i);
-		lua_rawseti(L, -2, i + 1);
-	}
+	n = (lua_Integer)lua_rawlen(L, -1);
+	lua_createtable(L, (int)n + 1, 0);
 	lua_pushvalue(L, 2);
 	lua_rawseti(L, -2, 1);
+	for (i = 1; i <= n; i++) {
+		lua_rawgeti(L, -2, i);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_rawseti(L, LUA_REGISTRYINDEX, vm->plain_ref[ev]);
 	vm->nrules[ev]++;
 	return 0;
 }

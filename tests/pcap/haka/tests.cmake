@@ -102,3 +102,8 @@ haka_add_pcap_test(haka-policy-midstream ${PCAP_DIR}/haka/policy-midstream.lua
 	${PCAP_DIR}/haka/midstream-smtp.pcap
 	REF_TXT ${PCAP_DIR}/haka/policy-midstream-ref.txt
 	OPTIONS -l info,core=debug,conn=debug,lua=debug)
+# The first new_connection policy registered by a new_connection rule:
+# that dispatch runs each rule once, the next one starts with the policy.
+haka_add_pcap_test(haka-policy-late ${PCAP_DIR}/haka/policy-late.lua
+	${H}/doc__user__workshop__smtp.pcap
+	REF_TXT ${PCAP_DIR}/haka/policy-late-ref.txt)
