@@ -4,6 +4,7 @@
  * the event objects, haka.dissectors and the built-in modules
  * protocol/ipv4, protocol/tcp and protocol/tcp_connection.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <haka/alert.h>
@@ -856,28 +857,35 @@ new_event(lua_State *L, struct lvm *vm, enum hk_event ev)
  * for rule" or "no on defined for policy". Upvalues: the kind ("event"),
  * the owner ("smtp"), the kind in the plural ("events").
  */
-#define STRICT_NAMES 32 /* listed at most */
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 static int
 strict_index(lua_State *L)
 {
 	luaL_Buffer b;
-	const char *names[STRICT_NAMES];
-	int n = 0, i, j;
+	const char **names;
+	int n = 0, i;
 
+	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, 1) != 0) {
-		if (lua_type(L, -2) == LUA_TSTRING && n < STRICT_NAMES)
+		n += lua_type(L, -2) == LUA_TSTRING;
+		lua_pop(L, 1);
+	}
+	/* The strings stay anchored as keys of the table. */
+	names = lua_newuserdata(L, (size_t)(n > 0 ? n : 1) * sizeof(*names));
+	n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, 1) != 0) {
+		if (lua_type(L, -2) == LUA_TSTRING)
 			names[n++] = lua_tostring(L, -2);
 		lua_pop(L, 1);
 	}
-	for (i = 1; i < n; i++) /* a few names: insertion sort */
-		for (j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-			const char *t = names[j];
-
-			names[j] = names[j - 1];
-			names[j - 1] = t;
-		}
+	qsort(names, (size_t)n, sizeof(*names), cmp_names);
 	luaL_buffinit(L, &b);
 	luaL_addstring(&b, n > 0 ? "its " : "it has none");
 	if (n > 0) {
@@ -910,6 +918,9 @@ lapi_set_strict(lua_State *L, const char *kind, const char *kinds,
 	lua_pushstring(L, kinds);
 	lua_pushcclosure(L, strict_index, 3);
 	lua_setfield(L, -2, "__index");
+	/* getmetatable() gives this, not the metatable with its __index. */
+	lua_pushliteral(L, "locked");
+	lua_setfield(L, -2, "__metatable");
 	lua_setmetatable(L, -2);
 }
 

@@ -414,8 +414,9 @@ l_policy(lua_State *L)
 			    k != NULL ? k : luaL_typename(L, -2));
 		lua_pop(L, 1);
 	}
+	/* rawget: the events and policies tables are strict. */
 	if (lua_getfield(L, 1, "on") != LUA_TTABLE ||
-	    lua_getfield(L, -1, "__policy") != LUA_TSTRING)
+	    (lua_pushliteral(L, "__policy"), lua_rawget(L, -2)) != LUA_TSTRING)
 		return luaL_error(L, "policy must bind on a policy");
 	if (strcmp(lua_tostring(L, -1), "tcp_connection next dissector") != 0)
 		return luaL_error(L, "unsupported policy '%s'",

@@ -888,6 +888,13 @@ test_rule_validation(void)
 	}
 	for (i = 0; i < EV_COUNT; i++)
 		FAIL_IF_NOT(lvm_rule_count(vm, (enum hk_event)i) == 0);
+	/* The strict tables' metatables are not reachable from rules. */
+	FAIL_IF_NOT(
+	    load_text("strict_mt.lua",
+	              "assert(getmetatable(require('smtp').events)\n"
+	              "  == 'locked')\n"
+	              "local p = haka.dissectors.tcp_connection.policies\n"
+	              "assert(getmetatable(p) == 'locked')\n") == HK_OK);
 }
 
 static void
