@@ -15,18 +15,22 @@ def read(path):
 
 
 def blocks(path):
-    """The fenced blocks of a Markdown file: (info, text, line)."""
-    out, cur = [], None
+    """The fenced blocks of a Markdown file: (info, text, line). A block
+    indented in a list item has its indentation removed."""
+    out, cur, indent = [], None, 0
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
-            if line.startswith("```"):
+            stripped = line.lstrip(" ")
+            if stripped.startswith("```"):
                 if cur is None:
-                    cur = (line[3:].strip(), [], n)
+                    indent = len(line) - len(stripped)
+                    cur = (stripped[3:].strip(), [], n)
                 else:
                     out.append((cur[0], "".join(cur[1]), cur[2]))
                     cur = None
             elif cur is not None:
-                cur[1].append(line)
+                lead = len(line) - len(stripped)
+                cur[1].append(line[min(lead, indent):])
     if cur is not None:
         fail("%s:%d: unterminated code block" % (path, cur[2]))
     return out

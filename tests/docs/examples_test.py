@@ -4,17 +4,20 @@
     examples_test.py BUILD_DIR SRC_DIR [-v]
 
 docs/tutorial.md has a test of its own (tutorial_test.py). This one covers
-the ```lua blocks of docs/rules.md, docs/smtp.md, docs/hakapcap.md and
-README.md: every block must be listed in EXAMPLES below, by a line that
-only it contains, and is either
+the ```lua blocks of README.md and of every other page of docs/ (those of
+rules.md, smtp.md and hakapcap.md today): every block, indented in a list
+or not, must be listed in EXAMPLES below, by a line that only it
+contains, and is either
 
 - schematic (placeholders such as EVENT or 'low' | 'medium'), said why; or
 - run: written to a rule file (with a prelude when the page shows a
   fragment that relies on an earlier block, such as `smtp`), run by
   hakapcap on a capture, and its effect checked: the log lines, alerts,
   drops and resets the example is there to show, from hakapcap's output and
-  its summary. Every run must also exit 0 with no rule error and no error
-  line.
+  its summary (hakapcap runs with --no-pass-through and the conn section's
+  debug log, so that which connection was dropped shows). Every run must
+  also exit 0 with no rule error, no error line and no warning other than
+  the example's own (section external).
 
 Most examples run on tests/pcap/docs/examples.pcap (made by
 tests/pcap/craft.py), which holds what they act on: a mail from
@@ -33,14 +36,22 @@ import subprocess
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from doclib import FAILS, blocks, fail, matches, read
 
-PAGES = ["docs/rules.md", "docs/smtp.md", "docs/hakapcap.md", "README.md"]
+
+def pages(src):
+    docs = sorted(f for f in os.listdir(os.path.join(src, "docs"))
+                  if f.endswith(".md") and f != "tutorial.md")
+    return ["docs/" + f for f in docs] + ["README.md"]
+
 EXAMPLES_PCAP = "tests/pcap/docs/examples.pcap"
 TUTORIAL_PCAP = "samples/smtp.pcap"
 LONG_LINE_PCAP = "tests/data/public/sv-smtp-long-DATA-line.pcap"
 
 SMTP_PRELUDE = "local smtp = require('smtp')\nsmtp.install_tcp_rule(25)\n"
+# the connection whose mail has "X-Spam-Flag: YES"
+SPAM_FLAG_DROPPED = r"dropping connection 10\.0\.0\.1:40001 -> "
 LOG_COMMANDS = """
 haka.rule{on = haka.dissectors.smtp.events.command,
 	eval = function (flow, cmd) haka.log("command %s", cmd.command) end}
@@ -58,6 +69,8 @@ haka.rule{on = haka.dissectors.smtp.events.command,
 #   wrap     (head, tail): put around the (part of the) block
 #   expect   regular expressions that must each match a line of the output
 #   absent   regular expressions that must match no line
+#   count    (regular expression, n): it matches exactly n times
+#   warn     a warning the example may give (regular expression)
 #   summary  {name: number} from hakapcap's summary (see SUMMARY)
 EXAMPLES = [
     dict(page="docs/rules.md", key="on = EVENT,            -- or hook = EVENT (same meaning)",
@@ -67,7 +80,10 @@ EXAMPLES = [
                     # the one rule returns true for port 80 only: final
                     # drops every other new connection (25, 23, and the
                     # SYN of 10.0.0.66)
-                    summary={"conn_dropped": 4, "alerts": 0})]),
+                    expect=[r"dropping connection 10\.0\.0\.1:40002 -> "
+                            r"10\.0\.0\.2:23$"],
+                    absent=[r"dropping connection .*:80$"],
+                    summary={"conn_dropped": 4})]),
     dict(page="docs/rules.md", key="local filter = haka.policy.new('dmz filter')",
          runs=[dict(pcap=TUTORIAL_PCAP,
                     # the description defaults to the policy's name (the
@@ -78,6 +94,18 @@ EXAMPLES = [
                     # each of the 24 packets from 192.168.10.10 to
                     # 192.168.20.1 (the 4 ARP frames are not IPv4)
                     summary={"alerts": 24, "dropped": 24})]),
+    dict(page="docs/rules.md", key="name = 'drop by default',",
+         runs=[dict(pcap=EXAMPLES_PCAP,
+                    # every new connection but the one to port 80 (the
+                    # SYN+FIN); the alert's description is the policy's
+                    # name, as in the original
+                    expect=[r"^\tdescription = new connection$",
+                            r"^\t\tservice: tcp/23$"],
+                    absent=[r"dropping connection .*:80$"],
+                    summary={"alerts": 4, "conn_dropped": 4})]),
+    dict(page="docs/rules.md", key="on = haka.dissectors.tcp_connection.policies.next_dissector,",
+         runs=[dict(pcap=TUTORIAL_PCAP, postlude=LOG_COMMANDS,
+                    expect=[r"^info  external: command MAIL$"])]),
     dict(page="docs/rules.md", key="if pkt.src == '10.0.0.66' then pkt:drop() end",
          runs=[dict(pcap=EXAMPLES_PCAP,
                     expect=[r"^warn  external: SYN\+FIN from 10\.0\.0\.1$"],
@@ -97,10 +125,12 @@ EXAMPLES = [
                             r"^info  external: 10\.0\.0\.1:40002 sent 0 bytes$"],
                     summary={"alerts": 1, "conn_dropped": 1})]),
     dict(page="docs/rules.md", key='if direction == \'up\' and data:asstring():find("MAIL FROM:<spam@", 1, true) then',
-         runs=[dict(pcap=EXAMPLES_PCAP, summary={"reset": 1}),
+         runs=[dict(pcap=EXAMPLES_PCAP, summary={"reset": 1},
+                    expect=[r"dropping connection 10\.0\.0\.1:40000 -> "]),
                dict(pcap=TUTORIAL_PCAP, summary={"reset": 0})]),
     dict(page="docs/rules.md", key="local _, n = iter:check_available(512)",
-         runs=[dict(pcap=EXAMPLES_PCAP, summary={"conn_dropped": 1}),
+         runs=[dict(pcap=EXAMPLES_PCAP, summary={"conn_dropped": 1},
+                    expect=[SPAM_FLAG_DROPPED]),
                dict(pcap=TUTORIAL_PCAP, summary={"conn_dropped": 0})]),
     dict(page="docs/rules.md", key='haka.alert{ description = "line too long" }',
          runs=[dict(pcap=LONG_LINE_PCAP,
@@ -117,6 +147,7 @@ EXAMPLES = [
                              "' ' .. tostring(e))\n"
                              "assert(m2 == '25', tostring(m2))\n"
                              "haka.log('pcre example as documented')\n",
+                    warn=r"^warn  core: +no registered rule$",
                     expect=[r"pcre example as documented$"])]),
     # three ways to install the dissector, each run alone
     dict(page="docs/smtp.md", key="smtp.install_tcp_rule(25)             -- every connection to port 25",
@@ -135,7 +166,8 @@ EXAMPLES = [
                     expect=[r"^info  external: command MAIL$"])]),
     dict(page="docs/smtp.md", key="local mail = {}",
          runs=[dict(pcap=EXAMPLES_PCAP, prelude=SMTP_PRELUDE,
-                    summary={"conn_dropped": 1}),
+                    summary={"conn_dropped": 1},
+                    expect=[SPAM_FLAG_DROPPED]),
                dict(pcap=TUTORIAL_PCAP, prelude=SMTP_PRELUDE,
                     summary={"conn_dropped": 0})]),
     dict(page="docs/hakapcap.md", key='haka.log("new tcp connection %s:%d -> %s:%d", flow.srcip,',
@@ -200,7 +232,7 @@ def run_one(build, src, where, text, r, verbose):
     try:
         rc, out, err = hakapcap(build, src, f.name,
                                 os.path.join(src, r["pcap"]),
-                                "--no-pass-through")
+                                "--no-pass-through", "-l", "info,conn=debug")
     finally:
         os.unlink(f.name)
     both = out + err
@@ -209,10 +241,13 @@ def run_one(build, src, where, text, r, verbose):
         print("---- %s\n%s----\n%s%s" % (label, code, out, err))
     n = len(FAILS)
     s = summary(err)
-    if rc != 0 or re.search(r"^(error|fatal)", both, re.M) or \
+    warns = [l for l in both.splitlines() if l.startswith("warn  ") and
+             not l.startswith("warn  external:") and
+             not ("warn" in r and re.search(r["warn"], l))]
+    if rc != 0 or re.search(r"^(error|fatal)", both, re.M) or warns or \
             s["rule_errors"] != 0:
-        fail("%s: exit %d, rule errors %s\n%s" % (label, rc,
-                                                   s["rule_errors"], both))
+        fail("%s: exit %d, rule errors %s, warnings %s\n%s" % (
+            label, rc, s["rule_errors"], warns, both))
         return
     for pat in r.get("expect", []):
         if re.search(pat, both, re.M) is None:
@@ -264,7 +299,8 @@ def worked_example(build, src, page, text, line, rules):
         fail("%s: %s: exit %d, output differs from the blocks shown, %s\n"
              "%s%s" % (where, cmds.strip(), rc, diff, out, err))
         return
-    if "elapsed" not in stderr.splitlines()[-1] or stderr == err_shown:
+    if not stderr.strip() or "elapsed" not in stderr.splitlines()[-1] or \
+            stderr == err_shown:
         fail("%s: the standard error block at line %d has no timing line" %
              (where, errline))
         return
@@ -279,7 +315,7 @@ def main():
     build, src = sys.argv[1], sys.argv[2]
     verbose = sys.argv[3:] == ["-v"]
     used = set()
-    for page in PAGES:
+    for page in pages(src):
         for info, text, line in blocks(os.path.join(src, page)):
             if info != "lua":
                 continue

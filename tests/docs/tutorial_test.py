@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from doclib import FAILS, blocks, fail, matches, read
 
 
