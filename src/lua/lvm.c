@@ -547,11 +547,18 @@ open_safe_libs(struct lvm *vm)
 		luaL_requiref(L, LUA_DBLIBNAME, luaopen_debug, 1);
 		lua_pop(L, 1);
 	} else {
-		/* Only a harmless part of debug. */
+		/*
+		 * Only a harmless part of debug, as the global and as what
+		 * require('debug') returns.
+		 */
 		luaL_requiref(L, LUA_DBLIBNAME, luaopen_debug, 0);
 		lua_newtable(L);
 		lua_getfield(L, -2, "traceback");
 		lua_setfield(L, -2, "traceback");
+		luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+		lua_pushvalue(L, -2);
+		lua_setfield(L, -2, LUA_DBLIBNAME);
+		lua_pop(L, 1);
 		lua_setglobal(L, "debug");
 		lua_pop(L, 1);
 	}
@@ -685,6 +692,7 @@ lock_libs(lua_State *L)
 	int i;
 
 	lua_newtable(L); /* the set of views: view -> name */
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
 	lua_pushglobaltable(L);
 	for (i = 0; libs[i] != NULL; i++) {
 		if (lua_getfield(L, -1, libs[i]) != LUA_TTABLE) {
@@ -696,11 +704,14 @@ lock_libs(lua_State *L)
 		push_view(L, -2);
 		lua_pushvalue(L, -1);
 		lua_pushstring(L, libs[i]);
-		lua_rawset(L, -6);
+		lua_rawset(L, -7);
+		/* require('string') is the view too, not the library. */
+		lua_pushvalue(L, -1);
+		lua_setfield(L, -5, libs[i]);
 		lua_setfield(L, -3, libs[i]);
 		lua_pop(L, 1);
 	}
-	lua_pop(L, 1);
+	lua_pop(L, 2);
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &locked_key);
 	lua_pushliteral(L, "");
 	if (lua_getmetatable(L, -1)) {
@@ -733,9 +744,13 @@ lock_globals(struct lvm *vm)
 	lua_pushcfunction(L, l_rawset);
 	lua_setfield(L, -2, "rawset");
 	lock_libs(L);
-	/* the view */
+	/* the view, also what require('_G') returns */
 	lua_pushcfunction(L, global_newindex);
 	push_view(L, -2);
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	lua_pushvalue(L, -2);
+	lua_setfield(L, -2, "_G");
+	lua_pop(L, 1);
 	lua_setfield(L, -2, "_G");
 	/* the shared table */
 	lua_newtable(L);

@@ -27,6 +27,14 @@ haka.rule{
 		try("rawset(string, ...)", rawset, string, "sub", nil)
 		try("setmetatable(table, nil)", setmetatable, table, nil)
 		try("string metatable", function () getmetatable("").__index.lower = nil end)
+		-- require gives the same read-only views, not the libraries
+		try("require('string').format", function ()
+			require('string').format = function () return 'x' end end)
+		try("require('_G').tostring", function ()
+			require('_G').tostring = nil end)
+		haka.log("require('debug') is the rules' debug: %s, getregistry: %s",
+			tostring(require('debug') == debug),
+			tostring(require('debug').getregistry))
 
 		local n = 0
 		for _ in pairs(string) do n = n + 1 end
