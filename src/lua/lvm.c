@@ -249,27 +249,38 @@ disarm_hook(struct lvm *vm, lua_State *co)
 }
 
 /*
- * The message of a rule error, with its traceback. The message may carry
- * traffic (error(cmd.parameter)): its control characters are escaped as
- * haka.log's, so that it cannot forge log lines; the traceback keeps its
- * own line breaks.
+ * The message of the rule error at idx, escaped into esc as haka.log
+ * escapes: the message may carry traffic (error(cmd.parameter), or an
+ * object whose __tostring returns it), so that it cannot forge log lines.
+ * May push values on L.
  */
+static void
+error_text(lua_State *L, int idx, char *esc, size_t cap)
+{
+	size_t len;
+	const char *msg;
+
+	idx = lua_absindex(L, idx);
+	if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER)
+		msg = lua_tolstring(L, idx, &len);
+	else if (luaL_callmeta(L, idx, "__tostring") &&
+	         lua_type(L, -1) == LUA_TSTRING)
+		msg = lua_tolstring(L, -1, &len);
+	else {
+		msg = lua_pushfstring(L, "(error object is a %s value)",
+		                      luaL_typename(L, idx));
+		len = strlen(msg);
+	}
+	log_escape(esc, cap, msg, len);
+}
+
+/* The message of a rule error, escaped, with its traceback. */
 static int
 msgh(lua_State *L)
 {
 	char esc[4096];
-	size_t len;
-	const char *msg = lua_tolstring(L, 1, &len);
 
-	if (msg == NULL) {
-		if (luaL_callmeta(L, 1, "__tostring") &&
-		    lua_type(L, -1) == LUA_TSTRING)
-			return 1;
-		msg = lua_pushfstring(L, "(error object is a %s value)",
-		                      luaL_typename(L, 1));
-		len = strlen(msg);
-	}
-	log_escape(esc, sizeof(esc), msg, len);
+	error_text(L, 1, esc, sizeof(esc));
 	luaL_traceback(L, L, esc, 1);
 	return 1;
 }
@@ -1114,9 +1125,17 @@ resume_streamed(struct lvm *vm, struct flow *f, int nargs, lua_State *co)
 		vm->stopped = true;
 		return HK_OK;
 	}
-	luaL_traceback(L, co, lua_tostring(co, -1), 0);
-	hk_log(LOG_ERROR, "lua", "%s", lua_tostring(L, -1));
-	lua_pop(L, 1);
+	{
+		char esc[4096];
+		int top = lua_gettop(L);
+
+		/* The value is read on L: co is dead, nothing runs on it. */
+		lua_xmove(co, L, 1);
+		error_text(L, -1, esc, sizeof(esc));
+		luaL_traceback(L, co, esc, 0);
+		hk_log(LOG_ERROR, "lua", "%s", lua_tostring(L, -1));
+		lua_settop(L, top);
+	}
 	(void)f;
 	return HK_ERR;
 }

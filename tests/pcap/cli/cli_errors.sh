@@ -57,6 +57,24 @@ expect unwritable-output 1 "cannot write the result: $tmp/no-dir/out.pcap: No su
 printf 'local smtp = require("smtp")\nhaka.rule{on = smtp.events.command, eval = function () end}\n' >"$tmp/orphan.lua"
 expect smtp-not-installed 0 'rules on SMTP events, but no connection gets the SMTP dissector' -- "$hakapcap" "$tmp/orphan.lua" "$cap"
 
+# A rule error's message may carry traffic: besides a string
+# (error-escaped, below), an object's __tostring and the error of a
+# streamed rule (which runs in a coroutine of its own) are escaped too.
+cat >"$tmp/errmsg.lua" <<'LUA'
+local smtp = require("smtp")
+smtp.install_tcp_rule(25)
+haka.rule{on = smtp.events.command, eval = function (flow, cmd)
+	if cmd.command == "RCPT" then
+		error(setmetatable({}, {__tostring = function () return "object\nforged" end}))
+	end
+end}
+haka.rule{on = smtp.events.mail_content, options = {streamed = true},
+	eval = function (flow, iter) iter:wait(); error("streamed\nforged") end}
+LUA
+for what in object streamed; do
+	expect "rule-error-escaped-$what" 0 "error lua: +([^ ]*errmsg.lua:[0-9]+: )?$what\\\\nforged\$" -- "$hakapcap" "$tmp/errmsg.lua" "$cap"
+done
+
 # A policy criterion the engine does not apply is refused, not ignored
 # (the policy would cover every client, not the one named).
 printf 'haka.policy{on = haka.dissectors.tcp_connection.policies.next_dissector,\n  port = 25, srcip = "10.9.9.9",\n  action = haka.dissectors.smtp.install}\n' >"$tmp/policy.lua"
