@@ -8,9 +8,9 @@
  * key. A network is a read-only userdata with net, mask, contains() and
  * tostring 'a.b.c.d/len'.
  */
-#include <arpa/inet.h>
 #include <string.h>
 
+#include <haka/ipv4.h>
 #include <haka/log.h>
 
 #include "lua/lvm_priv.h"
@@ -31,23 +31,19 @@ prefix_mask(unsigned len)
 static void
 push_addr(lua_State *L, uint32_t a)
 {
-	lua_pushfstring(L, "%d.%d.%d.%d", (int)(a >> 24), (int)(a >> 16 & 255),
-	                (int)(a >> 8 & 255), (int)(a & 255));
+	char buf[16];
+
+	lua_pushstring(L, ipv4_addr_str(a, buf));
 }
 
 /*
- * A dotted quad as inet_pton reads it: four decimal bytes, no zero pad;
- * len is the string's length, so that a NUL inside it is refused.
+ * A strict dotted quad (ipv4_addr_parse); len is the string's length, so
+ * that a NUL inside it is refused.
  */
 static bool
 parse_dotted(const char *s, size_t len, uint32_t *out)
 {
-	struct in_addr in;
-
-	if (strlen(s) != len || inet_pton(AF_INET, s, &in) != 1)
-		return false;
-	*out = ntohl(in.s_addr);
-	return true;
+	return strlen(s) == len && ipv4_addr_parse(s, out) == HK_OK;
 }
 
 /*
@@ -135,14 +131,11 @@ push_network(lua_State *L, uint32_t addr, unsigned len)
 	uint32_t net = addr & prefix_mask(len);
 
 	if (net != addr) {
-		char a[INET_ADDRSTRLEN], m[INET_ADDRSTRLEN];
-		struct in_addr ia = {htonl(addr)}, im = {htonl(net)};
+		char a[16], m[16];
 
-		inet_ntop(AF_INET, &ia, a, sizeof(a));
-		inet_ntop(AF_INET, &im, m, sizeof(m));
 		hk_log(LOG_WARNING, "ipv4",
-		       "ipv4.network: %s/%u has host bits set, using %s/%u", a,
-		       len, m, len);
+		       "ipv4.network: %s/%u has host bits set, using %s/%u",
+		       ipv4_addr_str(addr, a), len, ipv4_addr_str(net, m), len);
 	}
 	n->net = net;
 	n->len = (uint8_t)len;
@@ -184,7 +177,7 @@ l_network(lua_State *L)
 		size_t n;
 		const char *s = lua_tolstring(L, 1, &n),
 		           *slash = strchr(s, '/');
-		char buf[INET_ADDRSTRLEN];
+		char buf[16]; /* "255.255.255.255" */
 		size_t alen = slash != NULL ? (size_t)(slash - s) : 0;
 		bool ok = false;
 
@@ -283,6 +276,12 @@ lapi_ipv4_init(lua_State *L, int idx)
 	idx = lua_absindex(L, idx);
 	luaL_newmetatable(L, LMT_NETWORK);
 	luaL_setfuncs(L, mt, 0);
+	/*
+	 * Rules see its name, not the metatable: a file that changed its
+	 * __index would change every file's networks (and policies).
+	 */
+	lua_pushliteral(L, LMT_NETWORK);
+	lua_setfield(L, -2, "__metatable");
 	lua_pop(L, 1);
 	lua_pushcfunction(L, l_addr);
 	lua_setfield(L, idx, "addr");
