@@ -363,36 +363,59 @@ parse_completion(lua_State *L, struct alert_build *b, int idx)
 	return ALERT_FAILED;
 }
 
+/* Alert times: from 1970 to the end of year 9999 (gmtime's range). */
+#define ALERT_TIME_MAX 253402300799.0
+
+/*
+ * The number at idx if it is from lo to hi (a NaN or an infinity is not):
+ * the casts to integers below are then defined.
+ */
+static bool
+num_in(lua_State *L, int idx, double lo, double hi, double *out)
+{
+	double v;
+
+	if (lua_type(L, idx) != LUA_TNUMBER)
+		return false;
+	v = lua_tonumber(L, idx);
+	if (!(v >= lo && v <= hi))
+		return false;
+	*out = v;
+	return true;
+}
+
 /* Seconds (a number), or the original's haka.time as {secs =, nsecs =}. */
 static void
 parse_time(lua_State *L, struct alert_build *b, int idx, const char *field,
            struct hk_time *t)
 {
 	char sub[32];
-	double v;
+	double v, ns = 0;
 
 	idx = lua_absindex(L, idx);
 	if (lua_istable(L, idx)) {
 		lua_getfield(L, idx, "secs");
-		if (lua_type(L, -1) != LUA_TNUMBER) {
+		if (!num_in(L, -1, 0, ALERT_TIME_MAX, &v)) {
 			snprintf(sub, sizeof(sub), "%s.secs", field);
-			field_error(L, b, sub, "a number", -1);
+			field_error(L, b, sub,
+			            "a number from 0 to 253402300799", -1);
 		}
 		if (lua_getfield(L, idx, "nsecs") != LUA_TNIL &&
-		    lua_type(L, -1) != LUA_TNUMBER) {
+		    !num_in(L, -1, 0, 999999999, &ns)) {
 			snprintf(sub, sizeof(sub), "%s.nsecs", field);
-			field_error(L, b, sub, "a number", -1);
+			field_error(L, b, sub, "a number from 0 to 999999999",
+			            -1);
 		}
-		t->sec = (int64_t)lua_tonumber(L, -2);
-		t->nsec = (int32_t)lua_tonumber(L, -1);
+		t->sec = (int64_t)v;
+		t->nsec = (int32_t)ns;
 		lua_pop(L, 2);
 		return;
 	}
-	if (!lua_isnumber(L, idx))
+	if (!num_in(L, idx, 0, ALERT_TIME_MAX, &v))
 		field_error(L, b, field,
-		            "a number of seconds or {secs = ..., nsecs = ...}",
+		            "a number of seconds from 0 to 253402300799 or "
+		            "{secs = ..., nsecs = ...}",
 		            idx);
-	v = lua_tonumber(L, idx);
 	t->sec = (int64_t)v;
 	t->nsec = (int32_t)((v - (double)t->sec) * 1e9);
 }
