@@ -62,12 +62,6 @@ void stream_set_limits(const struct stream_limits *lim);
 uint64_t stream_global_held(void);
 uint64_t stream_global_peak(void);
 
-/*
- * The end of the hole (bytes lost, see stream_gap) that holds offset off,
- * or off when no hole does.
- */
-uint64_t stream_hole_end(const struct stream *st, uint64_t off);
-
 /* Start the stream: seq is the sequence number of the first data byte. */
 void stream_init(struct stream *st, uint32_t seq);
 
@@ -166,7 +160,10 @@ uint64_t stream_contig_end(const struct stream *st, uint64_t from);
 const uint8_t *stream_span(const struct stream *st, uint64_t off, size_t *len,
                            const struct stream_seg **hint);
 
-/* If 'off' falls in a gap, the end of that gap; otherwise off. */
+/*
+ * If 'off' falls in a hole (bytes lost, see stream_gap), the end of that
+ * hole and of any that follows it at once; otherwise off.
+ */
 uint64_t stream_skip_gap(const struct stream *st, uint64_t off);
 
 /*

@@ -385,7 +385,7 @@ flow_deliver(struct engine *e, struct flow *f, int dir, bool finished)
 			keep = app_keep;
 		stream_consume(st, keep);
 		if (keep < end && rules_keep == end && f->app_ops != NULL &&
-		    (hole = stream_hole_end(st, end)) > end) {
+		    (hole = stream_skip_gap(st, end)) > end) {
 			/*
 			 * The dissector keeps the start of an element whose
 			 * rest a hole swallowed: it can never complete. Those

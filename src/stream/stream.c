@@ -415,17 +415,6 @@ stream_contig_end(const struct stream *st, uint64_t from)
 	return end;
 }
 
-uint64_t
-stream_hole_end(const struct stream *st, uint64_t off)
-{
-	const struct stream_seg *s;
-
-	for (s = st->head; s != NULL && s->off <= off; s = s->next)
-		if (s->p == NULL && off < s->off + s->len)
-			return s->off + s->len;
-	return off;
-}
-
 const uint8_t *
 stream_span(const struct stream *st, uint64_t off, size_t *len,
             const struct stream_seg **hint)
