@@ -26,7 +26,6 @@ struct run {
 	const char *out_path;
 	int linktype;
 	uint64_t written;
-	char err[256];
 };
 
 static void
@@ -92,17 +91,9 @@ on_verdict(void *arg, struct packet *pkt, bool accept)
 {
 	struct run *r = arg;
 
-	if (!accept || r->out_path == NULL)
+	/* The sink is opened before the first packet (main). */
+	if (!accept || r->sink == NULL)
 		return;
-	if (r->sink == NULL) {
-		r->sink = pcap_sink_open(r->out_path, r->linktype, r->err,
-		                         sizeof(r->err));
-		if (r->sink == NULL) {
-			hk_log(LOG_ERROR, "capture", "%s", r->err);
-			r->out_path = NULL;
-			return;
-		}
-	}
 	if (pcap_sink_write(r->sink, pkt) == HK_OK)
 		r->written++;
 }
@@ -505,13 +496,6 @@ main(int argc, char **argv)
 	engine_free(eng);
 	if (run.sink != NULL)
 		pcap_sink_close(run.sink);
-	else if (run.out_path != NULL) {
-		/* An empty result is still a valid capture. */
-		run.sink = pcap_sink_open(run.out_path, run.linktype, err,
-		                          sizeof(err));
-		if (run.sink != NULL)
-			pcap_sink_close(run.sink);
-	}
 	/* A damaged input was warned about and processed as far as read. */
 	pcap_source_close(src);
 	alert_clear_outputs();
