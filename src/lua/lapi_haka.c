@@ -45,22 +45,20 @@ check_event(lua_State *L, int idx)
 	int ev;
 
 	/*
-	 * An event is the object registered for its id: the id field is
-	 * writable, so the id alone could index past the rule lists.
+	 * An event is known by the object itself (the registry maps each
+	 * event object to its id), not by its id field, which a rule file
+	 * can change.
 	 */
 	idx = lua_absindex(L, idx);
 	if (!lua_istable(L, idx))
 		return luaL_error(L, "rule must bind on an event");
-	lua_pushliteral(L, "id");
-	lua_rawget(L, idx);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, lvm_from(L)->events_ref);
+	lua_pushvalue(L, idx);
+	lua_rawget(L, -2);
 	ev = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : -1;
-	lua_pop(L, 1);
-	if (ev < 0 || ev >= EV_COUNT)
+	lua_pop(L, 2);
+	if (ev < 0)
 		return luaL_error(L, "rule must bind on an event");
-	lapi_push_event(L, lvm_from(L), (enum hk_event)ev);
-	if (!lua_rawequal(L, -1, idx))
-		return luaL_error(L, "rule must bind on an event");
-	lua_pop(L, 1);
 	return ev;
 }
 
@@ -866,9 +864,13 @@ new_event(lua_State *L, struct lvm *vm, enum hk_event ev)
 	lua_pushinteger(L, ev);
 	lua_setfield(L, -2, "id");
 	luaL_setmetatable(L, LMT_EVENT);
+	/* events[id] = event, events[event] = id */
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->events_ref);
 	lua_pushvalue(L, -2);
 	lua_rawseti(L, -2, ev);
+	lua_pushvalue(L, -2);
+	lua_pushinteger(L, ev);
+	lua_rawset(L, -3);
 	lua_pop(L, 1);
 }
 

@@ -34,10 +34,10 @@ struct lvm {
 	/* registry: eval functions of an event's rules, in rule order */
 	int plain_ref[EV_COUNT];    /* rules called once per event */
 	int streamed_ref[EV_COUNT]; /* rules run as coroutines */
-	int events_ref;             /* registry: event objects by id */
-	int coros_ref;              /* registry: streamed coroutines per flow */
-	int env_mt_ref;             /* registry: metatable of rule envs */
-	const char *rule_dir;       /* directory of the rule file */
+	int events_ref;       /* registry: event objects by id, ids by object */
+	int coros_ref;        /* registry: streamed coroutines per flow */
+	int env_mt_ref;       /* registry: metatable of rule envs */
+	const char *rule_dir; /* directory of the rule file */
 	char *rule_dir_buf;
 	/* Proxies lent to rules during one dispatch, invalidated after. */
 	uint64_t gen;       /* borrowed proxies of an older value are invalid */

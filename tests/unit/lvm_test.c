@@ -895,6 +895,12 @@ test_rule_validation(void)
 	              "  == 'locked')\n"
 	              "local p = haka.dissectors.tcp_connection.policies\n"
 	              "assert(getmetatable(p) == 'locked')\n") == HK_OK);
+	/* An event is known by its object, not by its (writable) id field. */
+	FAIL_IF_NOT(load_text("event_id.lua",
+	                      "haka.events.started.id = 99\n"
+	                      "haka.rule{on = haka.events.started,\n"
+	                      "  eval = function () end}\n") == HK_OK);
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_STARTED) == 1);
 }
 
 static void
