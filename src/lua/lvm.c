@@ -1158,7 +1158,7 @@ lvm_streamed(struct lvm *vm, struct flow *f, const struct lvm_streamed_ops *ops)
 		lua_rawsetp(L, -3, f);
 	}
 	/* stack: eval functions, coros, flowcoros */
-	for (i = 1; i <= n && !vm->stopped; i++) {
+	for (i = 1; i <= n; i++) {
 		lua_State *co;
 		int key = ops->key_base + i;
 
@@ -1221,7 +1221,7 @@ lvm_streamed(struct lvm *vm, struct flow *f, const struct lvm_streamed_ops *ops)
 			lua_rawseti(L, top + 3, key);
 		}
 		lua_pop(L, 2);
-		if (f->flags & FLOW_F_DROPPED)
+		if (event_stopped(vm, NULL, f))
 			break;
 	}
 	lua_settop(L, top);
