@@ -143,6 +143,11 @@ void fsm_dump_dot(const struct fsm_def *d, FILE *out);
 struct fsm *fsm_new(const struct fsm_def *d, void *ctx,
                     const struct hk_time *now);
 void fsm_free(struct fsm *m);
+/*
+ * Count the bytes the instance holds, its parsers included, in *counter
+ * (NULL: stop), as gparser_set_counter does; fsm_free takes them back.
+ */
+void fsm_set_counter(struct fsm *m, uint64_t *counter);
 
 /* Fire an event on the current state. HK_ERR when finished. */
 int fsm_trigger(struct fsm *m, enum fsm_event ev, const struct fsm_args *a);

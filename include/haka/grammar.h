@@ -212,6 +212,13 @@ struct gparser *gparser_new(const struct grammar *g, const struct gnode *root,
 void gparser_free(struct gparser *p);
 /* Free the calling thread's kept parsers (at thread exit). */
 void gparser_pool_flush(void);
+/*
+ * Count the bytes the parser holds in *counter (NULL: stop): itself, its
+ * result arena (which grows with the element in progress, up to the
+ * arena limit) and its scratch. Added now, kept up to date as it
+ * allocates and frees, taken back by gparser_free.
+ */
+void gparser_set_counter(struct gparser *p, uint64_t *counter);
 
 /* Parse a new element of root from absolute offset 'off'. */
 void gparser_reset(struct gparser *p, uint64_t off);

@@ -50,6 +50,7 @@ struct fsm {
 	int64_t now_ns;    /* latest clock value seen */
 	int64_t *deadline; /* own timeouts of cur, then the FSM_ANY ones */
 	uint32_t ntimers;
+	uint64_t *memctr; /* fsm_set_counter's, or NULL */
 	struct fsm_dirstate dir[2];
 };
 
@@ -343,11 +344,34 @@ fsm_free(struct fsm *m)
 
 	if (m == NULL)
 		return;
+	fsm_set_counter(m, NULL);
 	for (i = 0; i < 2; i++)
 		if (m->dir[i].p != NULL)
 			gparser_free(m->dir[i].p);
 	free(m->deadline);
 	free(m);
+}
+
+/* Bytes of the instance itself (its parsers count for themselves). */
+static size_t
+fsm_own_memory(const struct fsm *m)
+{
+	return sizeof(*m) + m->ntimers * sizeof(*m->deadline);
+}
+
+void
+fsm_set_counter(struct fsm *m, uint64_t *counter)
+{
+	int i;
+
+	if (m->memctr != NULL)
+		*m->memctr -= fsm_own_memory(m);
+	m->memctr = counter;
+	if (counter != NULL)
+		*counter += fsm_own_memory(m);
+	for (i = 0; i < 2; i++)
+		if (m->dir[i].p != NULL)
+			gparser_set_counter(m->dir[i].p, counter);
 }
 
 /* Events a caller may fire: the lifecycle ones are the engine's. */
@@ -507,6 +531,8 @@ fsm_parser(struct fsm *m, struct fsm_dirstate *ds, const struct gnode *root)
 		ds->p = gparser_new(m->def->grammar, root, m->ctx);
 		if (ds->p == NULL)
 			return NULL;
+		if (m->memctr != NULL)
+			gparser_set_counter(ds->p, m->memctr);
 		ds->root = root;
 		gparser_reset(ds->p, ds->off);
 	} else if (ds->root != root) {

@@ -123,6 +123,8 @@ struct gparser {
 	bool dbg;
 	struct gp_block *afirst, *acur;
 	size_t atotal;
+	size_t ablocks;   /* bytes of the blocks after afirst */
+	uint64_t *memctr; /* gparser_set_counter's, or NULL */
 	uint8_t *scratch;
 	size_t scratch_cap;
 	pcre2_match_data *md;
@@ -162,12 +164,37 @@ gp_restore(struct gparser *p, const struct gp_mark *m)
 
 	for (b = m->blk->next; b != NULL; b = next) {
 		next = b->next;
+		p->ablocks -= sizeof(*b) + b->cap;
+		if (p->memctr != NULL)
+			*p->memctr -= sizeof(*b) + b->cap;
 		free(b);
 	}
 	m->blk->next = NULL;
 	m->blk->used = m->used;
 	p->acur = m->blk;
 	p->atotal = m->total;
+}
+
+/* A new current block with room for size bytes (the arena grows). */
+__attribute__((cold, noinline)) static struct gp_block *
+gp_grow(struct gparser *p, size_t size)
+{
+	struct gp_block *nb;
+	size_t cap = p->acur->cap * 2;
+
+	if (cap > GP_BLOCK_MAX)
+		cap = GP_BLOCK_MAX;
+	if (cap < size)
+		cap = size;
+	nb = gp_block_new(cap);
+	if (nb == NULL)
+		return NULL;
+	p->ablocks += sizeof(*nb) + cap;
+	if (p->memctr != NULL)
+		*p->memctr += sizeof(*nb) + cap;
+	p->acur->next = nb;
+	p->acur = nb;
+	return nb;
 }
 
 /*
@@ -177,25 +204,14 @@ gp_restore(struct gparser *p, const struct gp_mark *m)
 static void *
 gp_alloc_raw(struct gparser *p, size_t size)
 {
-	struct gp_block *b = p->acur, *nb;
-	size_t cap;
+	struct gp_block *b = p->acur;
 	void *r;
 
 	size = (size + 7) & ~(size_t)7;
 	if (size > GRAMMAR_DEFAULT_ARENA_MAX - p->atotal)
 		return NULL;
-	if (b->cap - b->used < size) {
-		cap = b->cap * 2;
-		if (cap > GP_BLOCK_MAX)
-			cap = GP_BLOCK_MAX;
-		if (cap < size)
-			cap = size;
-		nb = gp_block_new(cap);
-		if (nb == NULL)
-			return NULL;
-		b->next = nb;
-		p->acur = b = nb;
-	}
+	if (b->cap - b->used < size && (b = gp_grow(p, size)) == NULL)
+		return NULL;
 	r = b->data + b->used;
 	b->used += size;
 	p->atotal += size;
@@ -567,6 +583,8 @@ gp_pcre_at(struct gparser *p, const struct gtoken *t, uint64_t at, size_t max,
 			if (p->scratch == NULL)
 				return GT_LIMIT;
 			p->scratch_cap = p->g->scratch_max;
+			if (p->memctr != NULL)
+				*p->memctr += p->scratch_cap;
 		}
 		if (*have < avail &&
 		    !gp_copy(p, at + *have, avail - (size_t)*have,
@@ -1553,6 +1571,24 @@ gp_destroy(struct gparser *p)
 	free(p);
 }
 
+/* Bytes p holds: itself, its result arena, its scratch. */
+static size_t
+gp_memory(const struct gparser *p)
+{
+	return sizeof(*p) + sizeof(*p->afirst) + p->afirst->cap + p->ablocks +
+	       p->scratch_cap;
+}
+
+void
+gparser_set_counter(struct gparser *p, uint64_t *counter)
+{
+	if (p->memctr != NULL)
+		*p->memctr -= gp_memory(p);
+	p->memctr = counter;
+	if (counter != NULL)
+		*counter += gp_memory(p);
+}
+
 struct gparser *
 gparser_new(const struct grammar *g, const struct gnode *root, void *user)
 {
@@ -1603,6 +1639,7 @@ gparser_free(struct gparser *p)
 {
 	if (p == NULL)
 		return;
+	gparser_set_counter(p, NULL);
 	if (gp_pool_len < GP_POOL_MAX) {
 		gparser_reset(p, 0); /* back to the first arena block */
 		gp_pool[gp_pool_len++] = p;

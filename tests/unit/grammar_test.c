@@ -751,6 +751,50 @@ test_record_sequence_field(void)
 	tuser_clear(&u);
 }
 
+/*
+ * gparser_set_counter: the parser's bytes are added, follow the result
+ * arena as it grows with an element and shrinks at the next one, and are
+ * taken back by gparser_free (the SMTP memcap relies on it).
+ */
+static void
+test_memory_counter(void)
+{
+	struct grammar *g = grammar_new("t");
+	struct gnode *root;
+	struct gparser *p;
+	struct tuser u = {0};
+	uint64_t ctr = 0, idle;
+	size_t n = 100000, one[1];
+	char *text = malloc(n + 2), *o;
+	bool early, pin_ok;
+
+	FAIL_IF(text == NULL);
+	memset(text, 'a', n);
+	memcpy(text + n, ";", 2);
+	root = g_record(g, "R",
+	                g_field(g, "x", g_limit(g_token(g, "[a-z]*"), 1 << 20)),
+	                g_token(g, ";"), NULL);
+	grammar_export(g, "root", root);
+	FAIL_IF(compiled(g) == NULL);
+	p = gparser_new(g, root, &u);
+	FAIL_IF(p == NULL);
+	gparser_set_counter(p, &ctr);
+	idle = ctr;
+	FAIL_IF_NOT(idle > sizeof(struct gresult));
+	one[0] = n + 1;
+	o = parse_split(p, &u, text, n + 1, one, 1, &early, &pin_ok);
+	free(o);
+	/* the 100000-byte value is in the arena while the result lives */
+	FAIL_IF_NOT(gparser_result(p) != NULL && ctr > idle + n);
+	gparser_reset(p, 0);
+	FAIL_IF_NOT(ctr == idle);
+	gparser_free(p);
+	FAIL_IF_NOT(ctr == 0);
+	free(text);
+	grammar_free(g);
+	tuser_clear(&u);
+}
+
 static void
 test_tokens(void)
 {
@@ -1884,6 +1928,7 @@ main(void)
 	RUN_TEST(test_smtp_commands);
 	RUN_TEST(test_smtp_responses_data);
 	RUN_TEST(test_record_sequence_field);
+	RUN_TEST(test_memory_counter);
 	RUN_TEST(test_tokens);
 	RUN_TEST(test_simple_vs_pcre);
 	RUN_TEST(test_bytes);
