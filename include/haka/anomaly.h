@@ -54,7 +54,8 @@
 	X(SMTP_DATA_AFTER_CLOSE, "smtp_data_after_close")                      \
 	X(SMTP_UNEXPECTED_REPLY, "smtp_unexpected_reply")                      \
 	X(SMTP_TRUNCATED, "smtp_truncated")                                    \
-	X(SMTP_REPLY_CODE_MISMATCH, "smtp_reply_code_mismatch")
+	X(SMTP_REPLY_CODE_MISMATCH, "smtp_reply_code_mismatch")                \
+	X(SMTP_MEMCAP, "smtp_memcap")
 
 enum anomaly {
 #define HK_ANOM_ENUM(id, name) ANOM_##id,

@@ -14,13 +14,20 @@ struct smtp_limits {
 	uint32_t max_line;     /* parameter or reply text; longer: invalid */
 	uint32_t max_pending;  /* pipelined commands awaiting replies */
 	uint32_t max_errors;   /* invalid lines before giving up */
+	/*
+	 * Bytes of SMTP sessions (their state and parsers) per worker: a
+	 * new session is refused (its connection dropped) at or above it;
+	 * 0 = no limit.
+	 */
+	uint64_t memcap;
 };
 
 /* The defaults, as an initializer. */
 #define SMTP_LIMITS_DEFAULT                                                    \
 	{                                                                      \
 		.command_line = 512, .reply_line = 512, .text_line = 1000,     \
-		.max_line = 4096, .max_pending = 1000, .max_errors = 10        \
+		.max_line = 4096, .max_pending = 1000, .max_errors = 10,       \
+		.memcap = 256ULL << 20                                         \
 	}
 
 /* The bounds the configuration accepts. */

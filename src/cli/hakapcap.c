@@ -75,7 +75,8 @@ usage(FILE *fp)
 	    "\t                          (command_line=%u, reply_line=%u, "
 	    "text_line=%u,\n"
 	    "\t                          max_line=%u, max_pending=%u, "
-	    "max_errors=%u)\n"
+	    "max_errors=%u,\n"
+	    "\t                          memcap=%llu)\n"
 	    "\t--log-raw-text:         Log the rules' messages with their "
 	    "control\n"
 	    "\t                          characters as they are (the "
@@ -83,7 +84,7 @@ usage(FILE *fp)
 	    "\t                          unsafe with hostile traffic)\n"
 	    "\t--no-summary:           Do not print the end-of-run summary\n",
 	    def.command_line, def.reply_line, def.text_line, def.max_line,
-	    def.max_pending, def.max_errors);
+	    def.max_pending, def.max_errors, (unsigned long long)def.memcap);
 }
 
 static void

@@ -716,6 +716,7 @@ static const struct conf_key conf_smtp[] = {
          SMTP_LINE_LIMIT_MAX),
     KNUM("max_pending", smtp.max_pending, NUM_DEC, 1, SMTP_MAX_PENDING_MAX),
     KNUM("max_errors", smtp.max_errors, NUM_DEC, 1, UINT32_MAX),
+    KNUM("memcap", smtp.memcap, NUM_SIZE, 0, UINT64_MAX),
     KEND,
 };
 

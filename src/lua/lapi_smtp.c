@@ -279,9 +279,17 @@ hook_drop(void *arg, struct flow *f)
 /* --- attaching -------------------------------------------------------------
  */
 
-static int
-attach(struct lvm *vm, struct flow *f)
+/*
+ * The connection gets the dissector. When it cannot (smtp.memcap
+ * reached, or no memory) it would go through uninspected: it is dropped
+ * instead, with the anomaly smtp_memcap, raised to the rules (raise)
+ * unless the refusal comes from inside a rule.
+ */
+static void
+attach(struct lvm *vm, struct flow *f, bool raise)
 {
+	/* One warning per run of refusals, not one per connection. */
+	static _Thread_local bool warned;
 	struct smtp_hooks h = {
 	    .command = hook_command,
 	    .response = hook_response,
@@ -295,17 +303,27 @@ attach(struct lvm *vm, struct flow *f)
 	void *inst;
 
 	if (f->app_ops != NULL)
-		return HK_OK;
+		return;
 	inst = smtp_new(f, &h, engine_now(vm->eng));
-	if (inst == NULL)
-		return HK_ERR;
-	if (engine_flow_attach(vm->eng, f, &smtp_dissector, inst) != HK_OK) {
-		smtp_dissector.free(inst);
-		return HK_ERR;
+	if (inst == NULL) {
+		engine_flow_drop(vm->eng, f);
+		if (raise)
+			hook_anomaly(vm, f, ANOM_SMTP_MEMCAP);
+		else
+			anomaly_count(ANOM_SMTP_MEMCAP);
+		if (!warned)
+			hk_log(LOG_WARNING, "smtp",
+			       "new connections dropped: the SMTP sessions "
+			       "hold smtp.memcap (%llu bytes) or more, or "
+			       "memory is exhausted",
+			       (unsigned long long)smtp_get_limits()->memcap);
+		warned = true;
+		return;
 	}
+	warned = false;
+	(void)engine_flow_attach(vm->eng, f, &smtp_dissector, inst);
 	if (LOG_DEBUG_ENABLED("smtp"))
 		hk_log(LOG_DEBUG, "smtp", "selecting smtp dissector on flow");
-	return HK_OK;
 }
 
 void
@@ -321,7 +339,7 @@ void
 lvm_flow_opened(struct lvm *vm, struct flow *f)
 {
 	if (vm->ports[f->srv_port >> 3] & (1u << (f->srv_port & 7)))
-		attach(vm, f);
+		attach(vm, f, true);
 }
 
 static void
@@ -361,8 +379,7 @@ l_dissect(lua_State *L)
 	if (p->ptr == NULL)
 		return luaL_error(L, "flow used after its connection ended");
 	ensure_init(L);
-	if (attach(lvm_from(L), p->ptr) != HK_OK)
-		return luaL_error(L, "smtp: cannot attach the dissector");
+	attach(lvm_from(L), p->ptr, false);
 	return 0;
 }
 
@@ -376,7 +393,7 @@ l_install(lua_State *L)
 		p = luaL_checkudata(L, 2, LMT_FLOW);
 		if (p->ptr != NULL) {
 			ensure_init(L);
-			attach(lvm_from(L), p->ptr);
+			attach(lvm_from(L), p->ptr, false);
 		}
 	}
 	return 0;

@@ -676,6 +676,51 @@ def smtp_mail_pieces():
     return cap
 
 
+def smtp_memcap():
+    """Three SMTP connections; the second opens while the first is still
+    open, the third after the first closed. With --smtp-limit memcap=1
+    the first session is admitted (nothing held yet), the second refused
+    (the first holds more than 1 byte): its connection is dropped; the
+    third is admitted again once the first session's memory was given
+    back."""
+    cap = Capture("smtp/memcap.pcap")
+    a = TcpConn(cap, cport=40000)
+    a.handshake()
+    a.data(S, GREETING)
+    a.data(C, b"EHLO a.example.org\r\n")
+    # Every kind of memory a session grows: a reply of 60 lines (arena
+    # blocks), 40 pipelined RCPT (queue and parameters), 40 accepted
+    # recipients, a content buffer. All must be given back at the end,
+    # or the third session would be refused.
+    a.data(S, b"".join(b"250-extension-%02d\r\n" % i for i in range(59))
+           + b"250 PIPELINING\r\n", note="60 lines")
+    a.data(C, b"MAIL FROM:<a@example.org>\r\n" +
+           b"".join(b"RCPT TO:<recipient-number-%02d@example.org>\r\n" % i
+                    for i in range(40)), note="MAIL and 40 RCPT")
+    a.data(S, b"250 Ok\r\n" * 41)
+    a.data(C, b"DATA\r\n")
+    a.data(S, b"354 go ahead\r\n")
+
+    def session(cport, helo):
+        t = TcpConn(cap, cport=cport)
+        t.handshake()
+        t.data(S, GREETING)
+        t.data(C, b"HELO %s\r\n" % helo)
+        t.data(S, b"250 mail.example.org\r\n")
+        t.data(C, b"QUIT\r\n")
+        t.data(S, b"221 2.0.0 Bye\r\n")
+        t.close()
+
+    session(40001, b"b.example.org")
+    a.data(C, b"Subject: hi\r\n\r\nhello\r\n.\r\n", note="content")
+    a.data(S, b"250 queued\r\n")
+    a.data(C, b"QUIT\r\n")
+    a.data(S, b"221 2.0.0 Bye\r\n")
+    a.close()
+    session(40002, b"c.example.org")
+    return cap
+
+
 def docs_examples():
     """Traffic for the Lua examples of docs/ (tests/docs/examples_test.py):
     each example that acts on something finds it here. Five connections
@@ -731,7 +776,7 @@ def all_captures():
     caps += [frag_overlap_diff(), frag_simple(), frag_incomplete(),
              bad_checksum(), non_ipv4(), malformed()]
     caps += [smtp_gap_partial_line(), smtp_gap_bdat_last(),
-             smtp_mail_pieces(), docs_examples()]
+             smtp_mail_pieces(), smtp_memcap(), docs_examples()]
     return caps
 
 

@@ -197,6 +197,7 @@ test_defaults(void)
 	FAIL_IF_NOT(c.smtp.command_line == 512 && c.smtp.reply_line == 512);
 	FAIL_IF_NOT(c.smtp.text_line == 1000 && c.smtp.max_line == 4096);
 	FAIL_IF_NOT(c.smtp.max_pending == 1000 && c.smtp.max_errors == 10);
+	FAIL_IF_NOT(c.smtp.memcap == 256ULL << 20);
 }
 
 /* An empty file (or only comments) is all defaults. */
@@ -275,7 +276,8 @@ static const char full_conf[] = "# every key, none at its default\n"
                                 "  text_line: 998\n"
                                 "  max_line: 64K\n"
                                 "  max_pending: 200\n"
-                                "  max_errors: 3\n";
+                                "  max_errors: 3\n"
+                                "  memcap: 0\n";
 
 static void
 test_full(void)
@@ -334,6 +336,7 @@ test_full(void)
 	FAIL_IF_NOT(c.smtp.command_line == 1000 && c.smtp.reply_line == 2048);
 	FAIL_IF_NOT(c.smtp.text_line == 998 && c.smtp.max_line == 65536);
 	FAIL_IF_NOT(c.smtp.max_pending == 200 && c.smtp.max_errors == 3);
+	FAIL_IF_NOT(c.smtp.memcap == 0);
 	FAIL_IF_NOT(conf_check(&c, err, sizeof(err)) == HK_OK);
 }
 
@@ -727,6 +730,9 @@ test_errors_values(void)
 	FAIL_IF_NOT(load_fails("smtp:\n  max_errors: 0\n",
 	                       "2:15: smtp.max_errors: value '0' out of "
 	                       "range (1 to 4294967295)"));
+	FAIL_IF_NOT(load_fails("smtp:\n  memcap: 1T\n",
+	                       "2:11: smtp.memcap: invalid size '1T' (bytes, "
+	                       "with an optional K, M or G suffix)"));
 	FAIL_IF_NOT(load_fails("smtp:\n  line: 10\n",
 	                       "2:3: unknown key 'line' in smtp"));
 	FAIL_IF_NOT(load_fails("limits:\n  stream_memcap: 0\n",

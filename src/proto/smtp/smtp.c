@@ -98,6 +98,30 @@ struct smtp {
 
 static struct smtp_limits limits = SMTP_LIMITS_DEFAULT;
 
+/*
+ * Bytes held by this thread's sessions (limits.memcap): counted where
+ * they are allocated and freed, by the sessions (own_size) and by their
+ * state machines and parsers (fsm_set_counter).
+ */
+static _Thread_local uint64_t smtp_mem;
+
+#define SMTP_CONTENT_BUF 4096
+
+/* Bytes s holds itself: its block and what it grew. */
+static size_t
+own_size(const struct smtp *s)
+{
+	size_t n = sizeof(*s) + (size_t)s->txn.rcpt_cap * SMTP_ADDR_MAX;
+
+	if (s->pq != s->pq_inline)
+		n += (size_t)s->pcap * sizeof(*s->pq);
+	if (s->params != s->params_inline)
+		n += s->params_cap;
+	if (s->buf != NULL)
+		n += SMTP_CONTENT_BUF;
+	return n;
+}
+
 static struct grammar *G;
 static struct gnode *n_command, *n_responses, *n_data, *n_bdat, *n_auth;
 static struct fsm_def *D;
@@ -357,8 +381,10 @@ params_reserve(struct smtp *s, uint32_t need)
 		n = realloc(s->params, cap);
 	if (n == NULL)
 		return false;
+	smtp_mem -= own_size(s);
 	s->params = n;
 	s->params_cap = cap;
+	smtp_mem += own_size(s);
 	return true;
 }
 
@@ -375,10 +401,12 @@ pending_grow(struct smtp *s)
 		return false;
 	for (i = 0; i < s->pcount; i++)
 		n[i] = s->pq[(s->phead + i) % s->pcap];
+	smtp_mem -= own_size(s);
 	if (s->pq != s->pq_inline)
 		free(s->pq);
 	s->pq = n;
 	s->pcap = cap;
+	smtp_mem += own_size(s);
 	s->phead = 0;
 	return true;
 }
@@ -536,8 +564,10 @@ txn_reply(struct smtp *s, const struct pending *p, int code)
 				                  (size_t)cap * SMTP_ADDR_MAX);
 
 				if (n != NULL) {
+					smtp_mem -= own_size(s);
 					s->txn.rcpt = n;
 					s->txn.rcpt_cap = cap;
+					smtp_mem += own_size(s);
 				}
 			}
 			if (s->txn.nrcpt < s->txn.rcpt_cap)
@@ -580,16 +610,17 @@ content_flush(struct smtp *s, bool last)
 	s->buflen = 0;
 }
 
-#define SMTP_CONTENT_BUF 4096
-
 static void
 content_out(struct smtp *s, const uint8_t *p, size_t len)
 {
 	s->txn.data_bytes += len;
 	if (!s->content)
 		return;
-	if (s->buf == NULL && (s->buf = malloc(SMTP_CONTENT_BUF)) == NULL)
-		return; /* the rules miss this piece; counted in data_bytes */
+	if (s->buf == NULL) {
+		if ((s->buf = malloc(SMTP_CONTENT_BUF)) == NULL)
+			return; /* the rules miss it; counted in data_bytes */
+		smtp_mem += SMTP_CONTENT_BUF;
+	}
 	while (len > 0) {
 		size_t n = SMTP_CONTENT_BUF - s->buflen;
 
@@ -1508,6 +1539,12 @@ smtp_set_limits(const struct smtp_limits *lim)
 	limits = *lim;
 }
 
+const struct smtp_limits *
+smtp_get_limits(void)
+{
+	return &limits;
+}
+
 int
 smtp_init(char *err, size_t errlen)
 {
@@ -1566,7 +1603,7 @@ smtp_new(struct flow *f, const struct smtp_hooks *hooks,
 {
 	struct smtp *s;
 
-	if (G == NULL)
+	if (G == NULL || (limits.memcap != 0 && smtp_mem >= limits.memcap))
 		return NULL;
 	s = malloc(sizeof(*s));
 	if (s == NULL)
@@ -1585,6 +1622,8 @@ smtp_new(struct flow *f, const struct smtp_hooks *hooks,
 		free(s);
 		return NULL;
 	}
+	smtp_mem += own_size(s);
+	fsm_set_counter(s->fsm, &smtp_mem);
 	pending_push(s, SMTP_V_GREETING, NULL);
 	return s;
 }
@@ -1596,6 +1635,7 @@ smtp_free(void *inst)
 
 	if (s == NULL)
 		return;
+	smtp_mem -= own_size(s);
 	fsm_free(s->fsm);
 	if (s->pq != s->pq_inline)
 		free(s->pq);

@@ -82,6 +82,7 @@ struct smtp_hooks {
  * Before smtp_init only: the grammar is built with them.
  */
 void smtp_set_limits(const struct smtp_limits *lim);
+const struct smtp_limits *smtp_get_limits(void);
 
 /*
  * Build the grammar and the state machine, once: the first require('smtp')
@@ -94,7 +95,10 @@ void smtp_cleanup(void);
 /* The dissector's operations, for engine_flow_attach. */
 extern const struct app_dissector smtp_dissector;
 
-/* A new instance for a connection. NULL on memory exhaustion. */
+/*
+ * A new instance for a connection. NULL when the thread's sessions hold
+ * limits.memcap bytes or more, or on memory exhaustion.
+ */
 void *smtp_new(struct flow *f, const struct smtp_hooks *hooks,
                const struct hk_time *now);
 

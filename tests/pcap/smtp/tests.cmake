@@ -60,3 +60,14 @@ haka_add_pcap_test(smtp-limits ${PCAP_DIR}/smtp/events.lua ${TUTO}
 haka_add_pcap_test(smtp-mail-data ${PCAP_DIR}/smtp/mail-data.lua
 	${PCAP_DIR}/smtp/mail-pieces.pcap
 	REF_TXT ${PCAP_DIR}/smtp/mail-data-ref.txt)
+# Crafted: three SMTP connections, the second opened while the first is
+# still open, the third after the first closed. With smtp.memcap at 1
+# byte the first session is admitted (nothing held yet), the second is
+# refused (the first holds about 26 KB): smtp_memcap, and its 11 packets
+# are dropped rather than forwarded uninspected; the third is admitted
+# once the first session's memory was given back.
+haka_add_pcap_test(smtp-memcap ${PCAP_DIR}/smtp/events.lua
+	${PCAP_DIR}/smtp/memcap.pcap
+	REF_TXT ${PCAP_DIR}/smtp/memcap-ref.txt
+	REF_PCAP ${PCAP_DIR}/smtp/memcap-ref.pcap
+	OPTIONS --smtp-limit memcap=1)
