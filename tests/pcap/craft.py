@@ -307,12 +307,12 @@ class TcpConn:
 # --- TCP cases -------------------------------------------------------------
 
 
-def small_connection(cap):
+def small_connection(cap, cport=CLIENT_PORT, helo=b"client.example.org"):
     """The small SMTP-like connection used for the link-layer cases."""
-    t = TcpConn(cap)
+    t = TcpConn(cap, cport=cport)
     t.handshake()
     t.data(S, GREETING)
-    t.data(C, b"HELO client.example.org\r\n")
+    t.data(C, b"HELO %s\r\n" % helo)
     t.data(S, b"250 mail.example.org\r\n")
     t.data(C, b"QUIT\r\n")
     t.data(S, b"221 2.0.0 Bye\r\n")
@@ -700,24 +700,13 @@ def smtp_memcap():
     a.data(S, b"250 Ok\r\n" * 41)
     a.data(C, b"DATA\r\n")
     a.data(S, b"354 go ahead\r\n")
-
-    def session(cport, helo):
-        t = TcpConn(cap, cport=cport)
-        t.handshake()
-        t.data(S, GREETING)
-        t.data(C, b"HELO %s\r\n" % helo)
-        t.data(S, b"250 mail.example.org\r\n")
-        t.data(C, b"QUIT\r\n")
-        t.data(S, b"221 2.0.0 Bye\r\n")
-        t.close()
-
-    session(40001, b"b.example.org")
+    small_connection(cap, 40001, b"b.example.org")
     a.data(C, b"Subject: hi\r\n\r\nhello\r\n.\r\n", note="content")
     a.data(S, b"250 queued\r\n")
     a.data(C, b"QUIT\r\n")
     a.data(S, b"221 2.0.0 Bye\r\n")
     a.close()
-    session(40002, b"c.example.org")
+    small_connection(cap, 40002, b"c.example.org")
     return cap
 
 
