@@ -123,7 +123,6 @@ struct gparser {
 	bool dbg;
 	struct gp_block *afirst, *acur;
 	size_t atotal;
-	size_t ablocks;   /* bytes of the blocks after afirst */
 	uint64_t *memctr; /* gparser_set_counter's, or NULL */
 	uint8_t *scratch;
 	size_t scratch_cap;
@@ -164,7 +163,6 @@ gp_restore(struct gparser *p, const struct gp_mark *m)
 
 	for (b = m->blk->next; b != NULL; b = next) {
 		next = b->next;
-		p->ablocks -= sizeof(*b) + b->cap;
 		if (p->memctr != NULL)
 			*p->memctr -= sizeof(*b) + b->cap;
 		free(b);
@@ -189,7 +187,6 @@ gp_grow(struct gparser *p, size_t size)
 	nb = gp_block_new(cap);
 	if (nb == NULL)
 		return NULL;
-	p->ablocks += sizeof(*nb) + cap;
 	if (p->memctr != NULL)
 		*p->memctr += sizeof(*nb) + cap;
 	p->acur->next = nb;
@@ -1575,8 +1572,12 @@ gp_destroy(struct gparser *p)
 static size_t
 gp_memory(const struct gparser *p)
 {
-	return sizeof(*p) + sizeof(*p->afirst) + p->afirst->cap + p->ablocks +
-	       p->scratch_cap;
+	const struct gp_block *b;
+	size_t n = sizeof(*p) + p->scratch_cap;
+
+	for (b = p->afirst; b != NULL; b = b->next)
+		n += sizeof(*b) + b->cap;
+	return n;
 }
 
 void
