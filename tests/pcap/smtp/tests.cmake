@@ -71,3 +71,12 @@ haka_add_pcap_test(smtp-memcap ${PCAP_DIR}/smtp/events.lua
 	REF_TXT ${PCAP_DIR}/smtp/memcap-ref.txt
 	REF_PCAP ${PCAP_DIR}/smtp/memcap-ref.pcap
 	OPTIONS --smtp-limit memcap=1)
+# The same capture with the dissector attached by smtp.dissect(flow) in a
+# new_connection rule: the refusal of the second session is no rule
+# error (the rule logs "refused" and goes on), the anomaly is counted but
+# not raised from inside the rule, and the same 11 packets are dropped.
+haka_add_pcap_test(smtp-dissect-memcap ${PCAP_DIR}/smtp/dissect-memcap.lua
+	${PCAP_DIR}/smtp/memcap.pcap
+	REF_TXT ${PCAP_DIR}/smtp/dissect-memcap-ref.txt
+	REF_PCAP ${PCAP_DIR}/smtp/memcap-ref.pcap
+	OPTIONS --smtp-limit memcap=1)
