@@ -75,6 +75,11 @@ struct gresult {
 
 /* The named field of a record, or NULL. */
 const struct gresult *gresult_get(const struct gresult *rec, const char *name);
+/*
+ * The same by key, a name as returned by grammar_key for the grammar
+ * that parsed rec: a comparison of pointers per field, no strcmp.
+ */
+const struct gresult *gresult_field(const struct gresult *rec, const char *key);
 /* Element i (0-based) of an array, or NULL. */
 const struct gresult *gresult_at(const struct gresult *arr, uint32_t i);
 
@@ -126,6 +131,12 @@ typedef void (*gchunk_fn)(struct gctx *ctx, const uint8_t *p, size_t len,
 struct grammar *grammar_new(const char *name);
 void grammar_free(struct grammar *g);
 const char *grammar_name(const struct grammar *g);
+/*
+ * The key of a field name for gresult_field: the grammar's own copy of
+ * the name, which every field of that name carries (NULL when out of
+ * memory; grammar_compile then fails). Valid until grammar_free.
+ */
+const char *grammar_key(struct grammar *g, const char *name);
 
 /*
  * Builders. Lists of children end with NULL. Build errors (a bad regular

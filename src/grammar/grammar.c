@@ -94,7 +94,7 @@ g_node_free(struct gnode *n)
 	free(n->cases);
 	free(n->child);
 	free((char *)n->rule);
-	free((char *)n->name);
+	/* n->name is one of g->names */
 	free(n->re);
 	free(n->msg);
 	free(n->bad);
@@ -106,6 +106,7 @@ void
 grammar_free(struct grammar *g)
 {
 	struct gnode *n, *next;
+	struct gname *k, *knext;
 	unsigned i;
 
 	if (g == NULL)
@@ -113,6 +114,10 @@ grammar_free(struct grammar *g)
 	for (n = g->nodes; n != NULL; n = next) {
 		next = n->all_next;
 		g_node_free(n);
+	}
+	for (k = g->names; k != NULL; k = knext) {
+		knext = k->next;
+		free(k);
 	}
 	for (i = 0; i < g->nexports; i++)
 		free(g->exports[i].name);
@@ -226,6 +231,32 @@ g_sequence(struct grammar *g, ...)
 	return n;
 }
 
+/*
+ * The grammar's copy of a field name: every field of that name points to
+ * it, so that gresult_field can compare pointers. Interned on first use.
+ */
+const char *
+grammar_key(struct grammar *g, const char *name)
+{
+	struct gname *k;
+	size_t n;
+
+	if (name == NULL)
+		return NULL;
+	for (k = g->names; k != NULL; k = k->next)
+		if (strcmp(k->s, name) == 0)
+			return k->s;
+	n = strlen(name);
+	if ((k = malloc(sizeof(*k) + n + 1)) == NULL) {
+		g->oom = true;
+		return NULL;
+	}
+	memcpy(k->s, name, n + 1);
+	k->next = g->names;
+	g->names = k;
+	return k->s;
+}
+
 struct gnode *
 g_field(struct grammar *g, const char *name, struct gnode *c)
 {
@@ -233,7 +264,7 @@ g_field(struct grammar *g, const char *name, struct gnode *c)
 
 	n = g_one_child(g, g_node(g, GN_FIELD), c);
 	if (n != NULL) {
-		n->name = g_strdup(g, name);
+		n->name = grammar_key(g, name);
 		if (name == NULL)
 			g_bad(n, "field without a name");
 	}
@@ -908,6 +939,19 @@ gresult_get(const struct gresult *rec, const char *name)
 		return NULL;
 	for (r = rec->first; r != NULL; r = r->next)
 		if (r->name != NULL && strcmp(r->name, name) == 0)
+			return r;
+	return NULL;
+}
+
+const struct gresult *
+gresult_field(const struct gresult *rec, const char *key)
+{
+	const struct gresult *r;
+
+	if (rec == NULL)
+		return NULL;
+	for (r = rec->first; r != NULL; r = r->next)
+		if (r->name == key)
 			return r;
 	return NULL;
 }

@@ -125,8 +125,15 @@ struct gexport {
 	struct gnode *node;
 };
 
+/* A field name, held once per grammar (see grammar_key). */
+struct gname {
+	struct gname *next;
+	char s[];
+};
+
 struct grammar {
 	char *name;
+	struct gname *names; /* the field names, each once */
 	struct gnode *nodes; /* all nodes, newest first */
 	unsigned nnodes;
 	struct gexport *exports;

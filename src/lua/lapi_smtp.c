@@ -30,15 +30,16 @@ struct res_args {
 	const struct gresult *res;
 };
 
+/* key: one of smtp_keys, which is also the name of the Lua field. */
 static void
-push_result_string(lua_State *L, const struct gresult *r, const char *name)
+push_result_string(lua_State *L, const struct gresult *r, const char *key)
 {
-	const struct gresult *v = gresult_get(r, name);
+	const struct gresult *v = gresult_field(r, key);
 
 	if (v == NULL)
 		return;
 	lua_pushlstring(L, (const char *)v->s, v->len);
-	lua_setfield(L, -2, name);
+	lua_setfield(L, -2, key);
 }
 
 /*
@@ -73,8 +74,8 @@ push_command(struct lvm *vm, void *arg)
 
 	lapi_push_flow(vm, a->f);
 	new_result(vm, false, 0, 2);
-	push_result_string(L, a->res, "command");
-	push_result_string(L, a->res, "parameter");
+	push_result_string(L, a->res, smtp_keys.command);
+	push_result_string(L, a->res, smtp_keys.parameter);
 }
 
 static void
@@ -82,7 +83,8 @@ push_response(struct lvm *vm, void *arg)
 {
 	struct res_args *a = arg;
 	lua_State *L = vm->L;
-	const struct gresult *r = gresult_get(a->res, "responses"), *e;
+	const struct gresult *r = gresult_field(a->res, smtp_keys.responses),
+	                     *e;
 	int i = 0;
 
 	lapi_push_flow(vm, a->f);
@@ -90,9 +92,9 @@ push_response(struct lvm *vm, void *arg)
 	new_result(vm, true, r != NULL ? (int)r->count : 0, 0);
 	for (e = r != NULL ? r->first : NULL; e != NULL; e = e->next) {
 		new_result(vm, false, 0, 3);
-		push_result_string(L, e, "code");
-		push_result_string(L, e, "sep");
-		push_result_string(L, e, "parameter");
+		push_result_string(L, e, smtp_keys.code);
+		push_result_string(L, e, smtp_keys.sep);
+		push_result_string(L, e, smtp_keys.parameter);
 		lua_rawseti(L, -2, ++i);
 	}
 	lua_setfield(L, -2, "responses");

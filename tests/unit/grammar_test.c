@@ -752,6 +752,70 @@ test_record_sequence_field(void)
 }
 
 /*
+ * grammar_key and gresult_field: every field of a name carries the
+ * grammar's one copy of it, whichever path parsed the element (whole:
+ * the fast path; split: the frame machine), and a lookup by key is a
+ * comparison of pointers (a key of another grammar finds nothing).
+ */
+static void
+test_field_keys(void)
+{
+	struct grammar *g = grammar_new("t"), *g2 = grammar_new("t2");
+	struct gnode *root;
+	struct gparser *p;
+	struct tuser u = {0};
+	const struct gresult *r, *in;
+	const char *ka, *kb;
+	size_t whole[] = {6}, split[] = {2, 4};
+	size_t *cuts[] = {whole, split};
+	size_t ncuts[] = {1, 2};
+	int i;
+
+	root = g_record(
+	    g, "R", g_field(g, "a", g_token(g, "[a-z]+")), g_token(g, ":"),
+	    g_field(
+	        g, "b",
+	        g_record(g, "S", g_field(g, "a", g_token(g, "[0-9]+")), NULL)),
+	    g_token(g, ";"), NULL);
+	grammar_export(g, "root", root);
+	ka = grammar_key(g, "a");
+	kb = grammar_key(g, "b");
+	FAIL_IF(ka == NULL || kb == NULL || ka == kb);
+	FAIL_IF_NOT(grammar_key(g, "a") == ka && strcmp(ka, "a") == 0);
+	FAIL_IF(g2 == NULL || grammar_key(g2, "a") == ka);
+	FAIL_IF(compiled(g) == NULL);
+	p = gparser_new(g, root, &u);
+	FAIL_IF(p == NULL);
+	for (i = 0; i < 2; i++) {
+		bool early, pin_ok;
+		char *o = parse_split(p, &u, "ab:12;", 6, cuts[i], ncuts[i],
+		                      &early, &pin_ok);
+
+		FAIL_IF_NOT(strcmp(o, "OK {a=\"ab\"@0-2,b={a=\"12\"@3-5}} "
+		                      "off=6") == 0);
+		free(o);
+		r = gparser_result(p);
+		FAIL_IF(r == NULL);
+		FAIL_IF_NOT(
+		    gresult_field(r, ka) != NULL &&
+		    gresult_field(r, ka)->name == ka &&
+		    strcmp((const char *)gresult_field(r, ka)->s, "ab") == 0);
+		in = gresult_field(r, kb);
+		FAIL_IF(in == NULL || in->name != kb);
+		FAIL_IF_NOT(
+		    gresult_field(in, ka) != NULL &&
+		    strcmp((const char *)gresult_field(in, ka)->s, "12") == 0);
+		FAIL_IF_NOT(gresult_field(r, grammar_key(g2, "a")) == NULL);
+		FAIL_IF_NOT(gresult_field(r, grammar_key(g, "zz")) == NULL);
+		FAIL_IF_NOT(gresult_field(NULL, ka) == NULL);
+	}
+	gparser_free(p);
+	grammar_free(g);
+	grammar_free(g2);
+	tuser_clear(&u);
+}
+
+/*
  * gparser_set_counter: the parser's bytes are added, follow the result
  * arena as it grows with an element and shrinks at the next one, and are
  * taken back by gparser_free (the SMTP memcap relies on it).
@@ -1928,6 +1992,7 @@ main(void)
 	RUN_TEST(test_smtp_commands);
 	RUN_TEST(test_smtp_responses_data);
 	RUN_TEST(test_record_sequence_field);
+	RUN_TEST(test_field_keys);
 	RUN_TEST(test_memory_counter);
 	RUN_TEST(test_tokens);
 	RUN_TEST(test_simple_vs_pcre);

@@ -123,6 +123,7 @@ own_size(const struct smtp *s)
 }
 
 static struct grammar *G;
+struct smtp_keys smtp_keys;
 static struct gnode *n_command, *n_responses, *n_data, *n_bdat, *n_auth;
 static struct fsm_def *D;
 static struct fsm_state *S_init, *S_client, *S_command, *S_response, *S_data,
@@ -189,7 +190,7 @@ verb_lookup(const uint8_t *s, uint32_t len)
 static enum smtp_verb
 res_verb(const struct gresult *res)
 {
-	const struct gresult *c = gresult_get(res, "command");
+	const struct gresult *c = gresult_field(res, smtp_keys.command);
 
 	return c != NULL ? verb_lookup(c->s, c->len) : SMTP_V_UNKNOWN;
 }
@@ -206,18 +207,18 @@ cmd_verb(struct smtp *s, const struct gresult *res)
 static const struct gresult *
 res_param(const struct gresult *res)
 {
-	return gresult_get(res, "parameter");
+	return gresult_field(res, smtp_keys.parameter);
 }
 
 /* Code of the first line of a reply, as a number (0 if none). */
 static int
 res_code(const struct gresult *res)
 {
-	const struct gresult *r = gresult_get(res, "responses");
+	const struct gresult *r = gresult_field(res, smtp_keys.responses);
 	const struct gresult *c;
 
 	if (r == NULL || (r = gresult_at(r, 0)) == NULL ||
-	    (c = gresult_get(r, "code")) == NULL || c->len != 3)
+	    (c = gresult_field(r, smtp_keys.code)) == NULL || c->len != 3)
 		return 0;
 	return (c->s[0] - '0') * 100 + (c->s[1] - '0') * 10 + (c->s[2] - '0');
 }
@@ -258,7 +259,7 @@ next_not_eol(const struct gresult *elem, struct gctx *ctx)
 static bool
 has_sep(const struct gresult *elem, struct gctx *ctx)
 {
-	const struct gresult *sep = gresult_get(ctx->rec, "sep");
+	const struct gresult *sep = gresult_field(ctx->rec, smtp_keys.sep);
 
 	(void)elem;
 	return sep != NULL && sep->len > 0;
@@ -273,7 +274,7 @@ reply_last(const struct gresult *prev, struct gctx *ctx)
 	(void)ctx;
 	if (prev == NULL)
 		return false;
-	sep = gresult_get(prev, "sep");
+	sep = gresult_field(prev, smtp_keys.sep);
 	return sep == NULL || sep->len == 0 || sep->s[0] != '-';
 }
 
@@ -767,7 +768,8 @@ when_220(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 static void
 emit_response(struct smtp *s, const struct gresult *res)
 {
-	const struct gresult *r = gresult_get(res, "responses"), *e, *c;
+	const struct gresult *r = gresult_field(res, smtp_keys.responses), *e,
+	                     *c;
 	const struct gresult *c0 = NULL;
 	bool mismatch = false;
 
@@ -777,7 +779,7 @@ emit_response(struct smtp *s, const struct gresult *res)
 		/* RFC 5321 4.2.1: every line of a reply has the same code. */
 		if (e->next == NULL && c0 == NULL)
 			break;
-		if ((c = gresult_get(e, "code")) == NULL)
+		if ((c = gresult_field(e, smtp_keys.code)) == NULL)
 			continue;
 		if (c0 == NULL)
 			c0 = c;
@@ -854,13 +856,13 @@ ex_command(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 	bool bdat_empty = false;
 
 	(void)arg;
-	if (gresult_get(a->res, "command") == NULL) {
+	if (gresult_field(a->res, smtp_keys.command) == NULL) {
 		/*
 		 * An element begun under another state (an AUTH line, a BDAT
 		 * chunk) ended after a reply changed the state: it is not a
 		 * command, but the server answers an AUTH line.
 		 */
-		if (gresult_get(a->res, "line") != NULL)
+		if (gresult_field(a->res, smtp_keys.line) != NULL)
 			pending_push(s, SMTP_V_AUTH_CONT, NULL);
 		return;
 	}
@@ -1426,6 +1428,12 @@ build_grammar(char *err, size_t errlen)
 	grammar_export(G, "smtp_data", n_data);
 	grammar_export(G, "smtp_bdat", n_bdat);
 	grammar_export(G, "smtp_auth", n_auth);
+	smtp_keys.command = grammar_key(G, "command");
+	smtp_keys.parameter = grammar_key(G, "parameter");
+	smtp_keys.responses = grammar_key(G, "responses");
+	smtp_keys.code = grammar_key(G, "code");
+	smtp_keys.sep = grammar_key(G, "sep");
+	smtp_keys.line = grammar_key(G, "line");
 	return grammar_compile(G, err, errlen);
 }
 
@@ -1569,6 +1577,7 @@ smtp_cleanup(void)
 		grammar_free(G);
 	D = NULL;
 	G = NULL;
+	memset(&smtp_keys, 0, sizeof(smtp_keys));
 }
 
 int

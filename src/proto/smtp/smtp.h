@@ -92,6 +92,15 @@ const struct smtp_limits *smtp_get_limits(void);
 int smtp_init(char *err, size_t errlen);
 void smtp_cleanup(void);
 
+/*
+ * The keys of the result fields (grammar_key), for gresult_field: set by
+ * smtp_init, read-only after it. Each is also the field's name.
+ */
+struct smtp_keys {
+	const char *command, *parameter, *responses, *code, *sep, *line;
+};
+extern struct smtp_keys smtp_keys;
+
 /* The dissector's operations, for engine_flow_attach. */
 extern const struct app_dissector smtp_dissector;
 
