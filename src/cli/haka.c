@@ -58,6 +58,7 @@ struct worker {
 	struct engine_stats stats;
 	uint32_t flows;
 	size_t lua_mem;
+	uint64_t smtp_mem;
 	struct nfq_stats nstats;
 	bool running;
 };
@@ -230,6 +231,7 @@ publish(struct worker *w)
 	w->stats = *engine_stats(w->eng);
 	w->flows = engine_flow_count(w->eng);
 	w->lua_mem = w->vm != NULL ? lvm_memory(w->vm) : 0;
+	w->smtp_mem = smtp_memory(); /* this worker's thread */
 	if (w->nfq != NULL)
 		w->nstats = *nfq_source_stats(w->nfq);
 	pthread_mutex_unlock(&w->d->lock);
@@ -356,15 +358,20 @@ out:
 /* --- control socket
  * ----------------------------------------------------------- */
 
+/* What the workers published, summed. */
+struct mem_totals {
+	uint64_t flows, lua, smtp;
+};
+
 static void
-sum_stats(struct daemon *d, struct engine_stats *s, uint64_t *flows,
-          uint64_t *lua, struct nfq_stats *ns)
+sum_stats(struct daemon *d, struct engine_stats *s, struct mem_totals *t,
+          struct nfq_stats *ns)
 {
 	int i;
 
 	memset(s, 0, sizeof(*s));
 	memset(ns, 0, sizeof(*ns));
-	*flows = *lua = 0;
+	memset(t, 0, sizeof(*t));
 	pthread_mutex_lock(&d->lock);
 	for (i = 0; i < d->nworkers; i++) {
 		const struct worker *w = &d->workers[i];
@@ -378,8 +385,9 @@ sum_stats(struct daemon *d, struct engine_stats *s, uint64_t *flows,
 		b = (uint64_t *)ns;
 		for (k = 0; k < sizeof(*ns) / sizeof(uint64_t); k++)
 			b[k] += a[k];
-		*flows += w->flows;
-		*lua += w->lua_mem;
+		t->flows += w->flows;
+		t->lua += w->lua_mem;
+		t->smtp += w->smtp_mem;
 	}
 	pthread_mutex_unlock(&d->lock);
 }
@@ -404,20 +412,21 @@ op_status(void *arg, FILE *out)
 	struct daemon *d = arg;
 	struct engine_stats s;
 	struct nfq_stats ns;
-	uint64_t flows, lua;
+	struct mem_totals t;
 
-	sum_stats(d, &s, &flows, &lua, &ns);
+	sum_stats(d, &s, &t, &ns);
 	fprintf(out,
 	        "uptime %lld s\nthreads %d\ncapture %s\npackets %llu\n"
 	        "connections %llu\nalerts %llu\ndrops %llu\n"
-	        "memory rss %ld kB, lua %llu kB\n",
+	        "memory rss %ld kB, lua %llu kB, smtp %llu kB\n",
 	        (long long)(time(NULL) - d->started), d->nworkers,
 	        d->conf.capture == CONF_CAPTURE_NFQUEUE ? "nfqueue (inline)"
 	                                                : "pcap (passive)",
-	        (unsigned long long)s.packets, (unsigned long long)flows,
+	        (unsigned long long)s.packets, (unsigned long long)t.flows,
 	        (unsigned long long)alert_count(),
 	        (unsigned long long)s.dropped, rss_kb(),
-	        (unsigned long long)(lua / 1024));
+	        (unsigned long long)(t.lua / 1024),
+	        (unsigned long long)(t.smtp / 1024));
 	return HK_OK;
 }
 
@@ -427,10 +436,10 @@ op_stats(void *arg, FILE *out)
 	struct daemon *d = arg;
 	struct engine_stats s;
 	struct nfq_stats ns;
-	uint64_t flows, lua;
+	struct mem_totals t;
 	int i;
 
-	sum_stats(d, &s, &flows, &lua, &ns);
+	sum_stats(d, &s, &t, &ns);
 #define P(name, v) fprintf(out, "%s %llu\n", name, (unsigned long long)(v))
 	P("packets", s.packets);
 	P("bytes", s.bytes);
@@ -444,7 +453,7 @@ op_stats(void *arg, FILE *out)
 	P("dropped", s.dropped);
 	P("forged", s.forged);
 	P("connections_total", s.flows);
-	P("connections_open", flows);
+	P("connections_open", t.flows);
 	P("connections_dropped", s.flows_dropped);
 	P("connections_reset", s.flows_reset);
 	P("midstream", s.midstream);
@@ -456,7 +465,9 @@ op_stats(void *arg, FILE *out)
 	P("queue_enobufs", ns.enobufs);
 	P("queue_verdict_errors", ns.verdict_errors);
 	P("queue_gso", ns.gso);
-	P("lua_memory", lua);
+	P("lua_memory", t.lua);
+	P("smtp_memory", t.smtp);
+	P("smtp_memcap", d->conf.smtp.memcap);
 	P("rss_kb", (uint64_t)rss_kb());
 	for (i = 0; i < ANOM_COUNT; i++)
 		fprintf(out, "anomaly.%s %llu\n", anomaly_name(i),

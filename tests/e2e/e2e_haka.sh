@@ -378,7 +378,7 @@ t_fail_closed() {
 # 7. hakactl and SIGHUP with a broken rule file
 t_hakactl() {
 	local conf=$E2E_TMP/haka-ctl.conf rules=$E2E_TMP/ctl_rules.lua
-	local tok out packets before kept_before
+	local tok out packets before kept_before status_line
 	cp "$RULES" "$rules"
 	topo_haka_conf "$conf" "$rules" open auto
 	if ! topo_haka_start "$conf"; then
@@ -402,6 +402,29 @@ t_hakactl() {
 		ok "7 hakactl stats: $(echo "$out" | grep -c '^anomaly\.') anomaly lines"
 	else
 		ko "7 hakactl stats: $(echo "$out" | head -n 5 | tr '\n' ' ')"
+	fi
+	# SMTP memory: held by an open session, all given back once it ends.
+	local raw=$E2E_TMP/raw-ctl-mem.out rpid mem_open mem_after
+	ip netns exec "$CLI" $RAW --timeout 8 "$SRV_IP" 25 \
+	    '<' '>EHLO client.haka.test\r\n' '<' '=3' '>QUIT\r\n' '<' \
+	    >"$raw" 2>&1 &
+	rpid=$!
+	sleep 1.5
+	out=$(hakactl_ stats 2>&1)
+	mem_open=$(echo "$out" | awk '$1 == "smtp_memory" {print $2}')
+	status_line=$(hakactl_ status 2>&1 | grep '^memory rss')
+	wait "$rpid"
+	sleep 1
+	mem_after=$(hakactl_ stats 2>&1 | awk '$1 == "smtp_memory" {print $2}')
+	if ! grep -q '^RESULT OK' "$raw"; then
+		ko "7 hakactl smtp_memory: the session failed: $(tail -n 1 "$raw")"
+	elif [ -n "$mem_open" ] && [ "$mem_open" -gt 0 ] &&
+	    [ "$mem_after" = 0 ] &&
+	    echo "$out" | grep -q '^smtp_memcap [1-9]' &&
+	    echo "$status_line" | grep -qE ', smtp [1-9][0-9]* kB$'; then
+		ok "7 hakactl smtp_memory: $mem_open bytes with a session open, 0 after it ($status_line)"
+	else
+		ko "7 hakactl smtp_memory: open '$mem_open', after '$mem_after', status '$status_line'"
 	fi
 	out=$(hakactl_ reload 2>&1)
 	if [ $? = 0 ] && echo "$out" | grep -q '^reloading' &&

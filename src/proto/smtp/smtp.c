@@ -1553,6 +1553,12 @@ smtp_get_limits(void)
 	return &limits;
 }
 
+uint64_t
+smtp_memory(void)
+{
+	return smtp_mem;
+}
+
 int
 smtp_init(char *err, size_t errlen)
 {

@@ -85,6 +85,12 @@ void smtp_set_limits(const struct smtp_limits *lim);
 const struct smtp_limits *smtp_get_limits(void);
 
 /*
+ * Bytes the calling thread's SMTP sessions hold now: the count that
+ * limits.memcap bounds (state, queues, buffers, state machine, parsers).
+ */
+uint64_t smtp_memory(void);
+
+/*
  * Build the grammar and the state machine, once: the first require('smtp')
  * of a rule file calls it, so rule files without SMTP do not pay for it.
  * Called again once built, it does nothing.
