@@ -358,13 +358,13 @@ out:
 /* --- control socket
  * ----------------------------------------------------------- */
 
-/* What the workers published, summed. */
-struct mem_totals {
+/* Counts the workers published (not engine_stats), summed. */
+struct totals {
 	uint64_t flows, lua, smtp;
 };
 
 static void
-sum_stats(struct daemon *d, struct engine_stats *s, struct mem_totals *t,
+sum_stats(struct daemon *d, struct engine_stats *s, struct totals *t,
           struct nfq_stats *ns)
 {
 	int i;
@@ -412,7 +412,7 @@ op_status(void *arg, FILE *out)
 	struct daemon *d = arg;
 	struct engine_stats s;
 	struct nfq_stats ns;
-	struct mem_totals t;
+	struct totals t;
 
 	sum_stats(d, &s, &t, &ns);
 	fprintf(out,
@@ -436,7 +436,7 @@ op_stats(void *arg, FILE *out)
 	struct daemon *d = arg;
 	struct engine_stats s;
 	struct nfq_stats ns;
-	struct mem_totals t;
+	struct totals t;
 	int i;
 
 	sum_stats(d, &s, &t, &ns);
