@@ -415,6 +415,26 @@ static const struct msg bdat_two[] = {
     {1, "250 ok\r\n250 ok\r\n250 queued\r\n"},
 };
 
+/*
+ * The same with an RSET pipelined ahead of the MAIL (RFC 2920): its reply
+ * must not clear the chunks that follow it. Then an EHLO, which resets
+ * the transaction too (RFC 5321 4.1.4): the count of the mail before is
+ * cleared, and an EHLO pipelined ahead of the next mail is like the RSET.
+ */
+static const struct msg bdat_rset[] = {
+    {1, "220 mx ESMTP\r\n"},
+    {0, "EHLO x\r\n"},
+    {1, "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"},
+    {0, "RSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 5 LAST\r\n"
+        "ABCDE"},
+    {1, "250 ok\r\n250 ok\r\n250 ok\r\n250 queued\r\n"},
+    {0, "EHLO x\r\n"},
+    {1, "250 mx\r\n"},
+    {0, "EHLO x\r\nMAIL FROM:<c@x>\r\nRCPT TO:<b@y>\r\nBDAT 2 LAST\r\n"
+        "xy"},
+    {1, "250 mx\r\n250 ok\r\n250 ok\r\n250 queued\r\n"},
+};
+
 static void
 test_transaction(void)
 {
@@ -442,6 +462,15 @@ test_transaction(void)
 	run_session(bdat_two, 5, 0, &whole, &txn);
 	FAIL_IF(strcmp(txn.mail_from, "a@x") != 0);
 	FAIL_IF(txn.data_bytes != 15);
+	run_session(bdat_rset, 5, 0, &whole, &txn);
+	FAIL_IF(strcmp(txn.mail_from, "a@x") != 0);
+	FAIL_IF(txn.data_bytes != 5);
+	run_session(bdat_rset, 7, 0, &whole, &txn);
+	FAIL_IF(txn.mail_from[0] != '\0');
+	FAIL_IF(txn.data_bytes != 0);
+	run_session(bdat_rset, HK_ARRAY_SIZE(bdat_rset), 0, &whole, &txn);
+	FAIL_IF(strcmp(txn.mail_from, "c@x") != 0);
+	FAIL_IF(txn.data_bytes != 2);
 }
 
 /*

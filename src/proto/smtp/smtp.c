@@ -77,7 +77,8 @@ struct smtp {
 	uint64_t bdat_start; /* stream offset of the chunk */
 	uint64_t bdat_left;  /* bytes of the chunk still to come */
 	bool bdat_last;
-	bool bdat_mail; /* a BDAT was sent since the last MAIL or RSET */
+	bool bdat_mail; /* a BDAT was sent since the last MAIL, RSET, HELO
+	                   or EHLO command */
 	bool up_held;   /* client bytes wait for DATA's reply */
 	/* DATA content scanning (dot-unstuffing, smuggling, line lengths) */
 	bool content;   /* pieces wanted by the rules */
@@ -455,18 +456,6 @@ pending_param(const struct smtp *s, const struct pending *p)
 	return p->plen > 0 ? s->params + p->poff : "";
 }
 
-/* Whether a command v waits behind the front one. */
-static bool
-pending_behind(const struct smtp *s, enum smtp_verb v)
-{
-	uint32_t i;
-
-	for (i = 1; i < s->pcount; i++)
-		if (s->pq[(s->phead + i) % s->pcap].verb == v)
-			return true;
-	return false;
-}
-
 static void
 pending_pop(struct smtp *s)
 {
@@ -513,13 +502,19 @@ extract_path(const char *param, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
+/*
+ * The reply to a MAIL, RSET, HELO or EHLO. BDAT chunks sent after the
+ * last of these commands, pipelined ahead of this reply (RFC 3030 4.2),
+ * belong to the transaction that follows: their count stays.
+ */
 static void
 txn_reset(struct smtp *s)
 {
 	s->txn.mail_from[0] = '\0';
 	s->txn.nrcpt = 0;
 	s->txn.nrcpt_total = 0;
-	s->txn.data_bytes = 0;
+	if (!s->bdat_mail)
+		s->txn.data_bytes = 0;
 	s->txn.in_data = false;
 }
 
@@ -542,15 +537,7 @@ txn_reply(struct smtp *s, const struct pending *p, int code)
 		break;
 	case SMTP_V_MAIL:
 		if (ok) {
-			/*
-			 * Pipelined BDAT chunks of this mail may have been
-			 * counted before its MAIL's reply (RFC 3030 4.2).
-			 */
-			uint64_t counted = s->txn.data_bytes;
-
 			txn_reset(s);
-			if (pending_behind(s, SMTP_V_BDAT))
-				s->txn.data_bytes = counted;
 			extract_path(pending_param(s, p), s->txn.mail_from,
 			             sizeof(s->txn.mail_from));
 		}
@@ -878,7 +865,8 @@ ex_command(void *ctx, struct fsm *m, const struct fsm_args *a, void *arg)
 			smtp_alert(ALERT_LOW,
 			           "invalid client initiation command");
 	}
-	if (v == SMTP_V_MAIL || v == SMTP_V_RSET)
+	if (v == SMTP_V_MAIL || v == SMTP_V_RSET || v == SMTP_V_HELO ||
+	    v == SMTP_V_EHLO)
 		s->bdat_mail = false;
 	if (v == SMTP_V_BDAT &&
 	    bdat_parse(param, &s->bdat_size, &s->bdat_last)) {
