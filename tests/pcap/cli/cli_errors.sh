@@ -23,6 +23,21 @@ expect() { # expect NAME CODE PATTERN -- command...
 	fi
 }
 
+absent() { # absent NAME CODE PATTERN -- command...: exits CODE, PATTERN not in the output
+	local name=$1 code=$2 pat=$3
+	shift 4
+	n=$((n + 1))
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ $rc -ne "$code" ] || grep -q -E -- "$pat" <<<"$out"; then
+		echo "FAIL $name: exit $rc (want $code), or '$pat' found:"
+		echo "$out" | grep -E -- "$pat" | head -5
+		fail=$((fail + 1))
+	else
+		echo "ok   $name"
+	fi
+}
+
 printf 'haka.rule{hook = require("protocol/tcp_connection").events.new_connection,\n  eval = function (flow, pkt) end\n' >"$tmp/syntax.lua"
 printf 'local x = 1\nlocal y = undefined_thing + 1\n' >"$tmp/runtime.lua"
 printf 'local t = require("protocol/tcp_connection")\n' >"$tmp/ok.lua"
@@ -41,15 +56,15 @@ expect runtime-error 1 "runtime.lua:2: undefined global 'undefined_thing'" -- "$
 expect missing-rules 1 'no-such.lua' -- "$hakapcap" "$tmp/no-such.lua" "$cap"
 expect version 0 '^version [0-9.]+, arch [A-Za-z0-9_]+, lua 5\.3$' -- "$hakapcap" --version
 expect good 0 'summary: packets 48' -- "$hakapcap" "$tmp/ok.lua" "$cap"
-# The result capture is opened before any packet is read: a path that
-# cannot be written stops the run (it used to exit 0 without a result).
 expect bad-smtp-limit 2 "smtp-limit max_line=100: value '100' out of range \\(512 to 1048576\\)" -- "$hakapcap" --smtp-limit max_line=100 "$tmp/ok.lua" "$cap"
 # A capture whose link type the engine cannot decode (here the tutorial's
 # with its header saying USER0, 147) would pass uninspected: it is refused,
 # and a later file of such a type is skipped like an unreadable one.
 { head -c 20 "$cap"; printf '\223\000\000\000'; tail -c +25 "$cap"; } >"$tmp/user0.pcap"
 expect unsupported-link 1 "user0.pcap: link type 147 is not supported" -- "$hakapcap" "$tmp/ok.lua" "$tmp/user0.pcap"
-expect unsupported-link-later 0 "capture file .*user0.pcap, skipped: link type 147 is not supported.*capture errors 1" -- bash -c '"$@" 2>&1 | tr "\n" " "' _ "$hakapcap" "$tmp/ok.lua" "$cap" "$tmp/user0.pcap"
+expect unsupported-link-later 0 "capture file .*user0.pcap, skipped: link type 147 is not supported.*capture errors 1" -- bash -c 'set -o pipefail; "$@" 2>&1 | tr "\n" " "' _ "$hakapcap" "$tmp/ok.lua" "$cap" "$tmp/user0.pcap"
+# The result capture is opened before any packet is read: a path that
+# cannot be written stops the run (it used to exit 0 without a result).
 expect unwritable-output 1 "cannot write the result: $tmp/no-dir/out.pcap: No such file" -- "$hakapcap" -o "$tmp/no-dir/out.pcap" "$tmp/ok.lua" "$cap"
 
 # Rules on SMTP events in a file that never gives a port to the dissector
@@ -83,6 +98,8 @@ expect policy-criterion 1 "policy.lua:1: policy: criterion 'srcip' is not suppor
 # An alert keeps 32 values of a list: the rest is not dropped silently.
 printf 'local t = {}\nfor i = 1, 40 do t[i] = "10.0.0." .. i end\nhaka.rule{on = haka.events.started, eval = function () haka.alert{description = "x", sources = haka.alert.address(table.unpack(t))} end}\n' >"$tmp/alert-cut.lua"
 expect alert-cut 0 "warn +lua: +haka.alert: field 'address' has 40 entries, only the first 32 are kept" -- "$hakapcap" "$tmp/alert-cut.lua" "$cap"
+expect alert-cut-kept 0 "address: 10\.0\.0\.1, .*10\.0\.0\.32\b" -- "$hakapcap" "$tmp/alert-cut.lua" "$cap"
+absent alert-cut-dropped 0 "10\.0\.0\.33" -- "$hakapcap" "$tmp/alert-cut.lua" "$cap"
 
 # A rule error's message may carry traffic: its line breaks are escaped,
 # so it cannot forge a log line.
@@ -92,19 +109,22 @@ expect error-escaped 0 'forge.lua:1: bad\\nerror lua: forged' -- "$hakapcap" "$t
 # haka.events.started and exiting fire in hakapcap and in every worker of
 # the daemon (here replaying the capture file: no privilege needed).
 printf 'haka.rule{on = haka.events.started, eval = function () haka.log("STARTED fired") end}\nhaka.rule{on = haka.events.exiting, eval = function () haka.log("EXITING fired") end}\n' >"$tmp/life.lua"
-expect hakapcap-life 0 'EXITING fired' -- "$hakapcap" "$tmp/life.lua" "$cap"
+expect hakapcap-started 0 'STARTED fired' -- "$hakapcap" "$tmp/life.lua" "$cap"
+expect hakapcap-exiting 0 'EXITING fired' -- "$hakapcap" "$tmp/life.lua" "$cap"
 if [ -n "${haka:-}" ]; then
 	printf 'general:\n  rules: %s\n  pid_file: %s\ncapture:\n  mode: pcap\n  pcap:\n    file: %s\ncontrol:\n  socket: %s\n' \
 		"$tmp/life.lua" "$tmp/haka.pid" "$cap" "$tmp/ctl.sock" >"$tmp/life.conf"
 	expect haka-started 0 'STARTED fired' -- "$haka" -c "$tmp/life.conf" --no-daemon
 	expect haka-exiting 0 'EXITING fired' -- "$haka" -c "$tmp/life.conf" --no-daemon
 	# The section smtp of haka.conf reaches the dissector: the tutorial's
-	# MAIL command (29 bytes) is over a command_line of 20.
+	# MAIL command (33 bytes, LF included) is over a command_line of 20.
 	printf 'haka.rule{on = require("smtp").events.anomaly, eval = function (f, name) haka.log("SMTP ANOMALY %%s", name) end}\nrequire("smtp").install_tcp_rule(25)\n' >"$tmp/anom.lua"
 	sed "s|$tmp/life.lua|$tmp/anom.lua|" "$tmp/life.conf" >"$tmp/limits.conf"
 	printf 'smtp:\n  command_line: 20\n' >>"$tmp/limits.conf"
 	expect haka-smtp-limits 0 'SMTP ANOMALY smtp_command_line_too_long' -- "$haka" -c "$tmp/limits.conf" --no-daemon
-	expect haka-smtp-opt 0 'SMTP ANOMALY smtp_command_line_too_long' -- "$haka" -c "$tmp/life.conf" --no-daemon --opt smtp:command_line=28 -r "$tmp/anom.lua"
+	# --opt too, at the edge: over 32, within 33.
+	expect haka-smtp-opt 0 'SMTP ANOMALY smtp_command_line_too_long' -- "$haka" -c "$tmp/life.conf" --no-daemon --opt smtp:command_line=32 -r "$tmp/anom.lua"
+	absent haka-smtp-opt-fits 0 'SMTP ANOMALY' -- "$haka" -c "$tmp/life.conf" --no-daemon --opt smtp:command_line=33 -r "$tmp/anom.lua"
 	# The file is named once, and a directory is said to be one.
 	printf '# nothing\n' >"$tmp/empty.conf"
 	expect haka-empty-conf 1 "^haka: $tmp/empty.conf: general.rules is not set" -- "$haka" -c "$tmp/empty.conf" --no-daemon
