@@ -4,7 +4,8 @@
 # (--no-pass-through) writing the forwarded packets; the output is
 # filtered as the original's CompareOutput.awk does and compared with the
 # expected text; the forwarded capture is compared packet by packet.
-# HAKA_REGEN=1 rewrites the expected files instead.
+# HAKA_REGEN=1 rewrites the expected files instead. HAKA_TEST_SUMMARY, if
+# set, is a regular expression one of the "summary:" lines must match.
 #
 # usage: run_test.sh HAKAPCAP PCAPCMP NAME RULES INPUT REF_TXT REF_PCAP [hakapcap options...]
 # REF_TXT or REF_PCAP may be "-" (not compared).
@@ -77,6 +78,12 @@ if [ "$ref_txt" != - ]; then
 		echo "FAIL: output differs from $ref_txt"
 		status=1
 	fi
+fi
+if [ -n "${HAKA_TEST_SUMMARY:-}" ] &&
+    ! grep '^summary:' "$out/stderr.txt" | grep -q -E -- "$HAKA_TEST_SUMMARY"; then
+	echo "FAIL: no summary line matches /$HAKA_TEST_SUMMARY/:"
+	grep '^summary:' "$out/stderr.txt"
+	status=1
 fi
 if [ "$ref_pcap" != - ]; then
 	if ! "$pcapcmp" "$ref_pcap" "$out/out.pcap"; then

@@ -1451,8 +1451,9 @@ test_on_exit(void)
 	    "haka.rule{on = haka.events.exiting, eval = function ()\n"
 	    "  haka.log('exit 2') end}\n"
 	    "haka.on_exit(function () haka.log('exit 3') end)\n"
-	    "local ok, err = pcall(haka.on_exit, 'x')\n"
-	    "assert(not ok and err:find('function expected', 1, true), err)\n";
+	    "local ok, err = pcall(function () haka.on_exit('x') end)\n"
+	    "assert(not ok and err:find('on_exit.lua:5: bad argument #1 to '\n"
+	    "  .. \"'on_exit' (function expected\", 1, true), err)\n";
 	const char *t, *a, *b, *c;
 
 	FAIL_IF(vm_start(0, 0, false) == NULL);

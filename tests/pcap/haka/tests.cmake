@@ -74,10 +74,13 @@ haka_add_pcap_test(haka-ipv4-fragment-incomplete ${PCAP_DIR}/haka/ipv4-fragment.
 	OPTIONS -l info,lua=debug)
 # haka.policy: a user policy object applied by a rule, with an address
 # and a network criterion, against the original's policy-ipv4 reference
-# (17 client-to-server packets alerted on and dropped, 18 rejected).
+# (17 client-to-server packets alerted on and dropped, 18 rejected); the
+# forwarded capture is the input less those 17 packets (ours: the
+# original has none).
 haka_add_pcap_test(haka-policy-ipv4 ${PCAP_DIR}/haka/policy-ipv4.lua
 	${H}/src__haka__test__policy-ipv4.pcap
 	REF_TXT ${R}/src__haka__test__policy-ipv4-ref.txt
+	REF_PCAP ${PCAP_DIR}/haka/policy-ipv4-ref.pcap
 	OPTIONS -l info,core=debug,lua=debug)
 # The workshop's TCP filter as policies on tcp_connection's new_connection
 # policy (drop by default, accept ports 22 and 80): the original's

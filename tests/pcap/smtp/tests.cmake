@@ -41,17 +41,27 @@ haka_add_pcap_test(smtp-gap-bdat-last ${PCAP_DIR}/smtp/events.lua
 	REF_TXT ${PCAP_DIR}/smtp/gap-bdat-last-ref.txt
 	REF_PCAP ${PCAP_DIR}/smtp/gap-bdat-last-ref.pcap)
 # A rule error on an SMTP event drops the packet in progress (the client's
-# RCPT): 47 of the tutorial's 48 packets are forwarded.
+# RCPT): 47 of the tutorial's 48 packets are forwarded, and the error is
+# counted.
 haka_add_pcap_test(smtp-rule-error ${PCAP_DIR}/smtp/rule-error.lua ${TUTO}
-	REF_PCAP ${PCAP_DIR}/smtp/rule-error-ref.pcap)
+	REF_PCAP ${PCAP_DIR}/smtp/rule-error-ref.pcap
+	SUMMARY "rule errors 1,")
 # The SMTP line limits set lower with --smtp-limit (haka.conf's section
-# smtp): the MAIL command (29 bytes with CRLF) is over 20, the greeting
-# (54) over 40, and of the two content lines (17 and 22) the second is
-# over 18. Each raises its anomaly, and the mail still goes through.
+# smtp), each one byte under a line of the tutorial: its MAIL command (33
+# bytes, LF included) over 32, its greeting (55) over 54, and of the two
+# content lines (17 and 21) the second over 20. Each raises its anomaly,
+# and the mail still goes through (every packet forwarded). One byte
+# more, none is raised.
 haka_add_pcap_test(smtp-limits ${PCAP_DIR}/smtp/events.lua ${TUTO}
 	REF_TXT ${PCAP_DIR}/smtp/limits-ref.txt
-	OPTIONS --smtp-limit command_line=20 --smtp-limit reply_line=40
-		--smtp-limit text_line=18)
+	SUMMARY "verdicts: accepted 48, dropped 0,"
+	OPTIONS --smtp-limit command_line=32 --smtp-limit reply_line=54
+		--smtp-limit text_line=20)
+haka_add_pcap_test(smtp-limits-fit ${PCAP_DIR}/smtp/events.lua ${TUTO}
+	REF_TXT ${PCAP_DIR}/smtp/limits-fit-ref.txt
+	SUMMARY "anomalies: none"
+	OPTIONS --smtp-limit command_line=33 --smtp-limit reply_line=55
+		--smtp-limit text_line=21)
 # Crafted: a mail of 4998 bytes of content, delivered in two pieces. The
 # data views of mail_content give their bytes by 1-based index (data[i])
 # and the iterators' check_available(n[, nonblocking]) waits for n bytes
@@ -70,6 +80,7 @@ haka_add_pcap_test(smtp-memcap ${PCAP_DIR}/smtp/events.lua
 	${PCAP_DIR}/smtp/memcap.pcap
 	REF_TXT ${PCAP_DIR}/smtp/memcap-ref.txt
 	REF_PCAP ${PCAP_DIR}/smtp/memcap-ref.pcap
+	SUMMARY "anomalies: smtp_memcap=1$"
 	OPTIONS --smtp-limit memcap=1)
 # The same capture with the dissector attached by smtp.dissect(flow) in a
 # new_connection rule: the refusal of the second session is no rule
@@ -79,4 +90,5 @@ haka_add_pcap_test(smtp-dissect-memcap ${PCAP_DIR}/smtp/dissect-memcap.lua
 	${PCAP_DIR}/smtp/memcap.pcap
 	REF_TXT ${PCAP_DIR}/smtp/dissect-memcap-ref.txt
 	REF_PCAP ${PCAP_DIR}/smtp/memcap-ref.pcap
+	SUMMARY "anomalies: smtp_memcap=1$"
 	OPTIONS --smtp-limit memcap=1)

@@ -2,7 +2,7 @@
 -- call, however many it makes, and invalid after it.
 local tcp_connection = require('protocol/tcp_connection')
 
-local kept
+local kept, kept_data
 
 haka.rule{
 	on = tcp_connection.events.receive_packet,
@@ -11,7 +11,10 @@ haka.rule{
 			local ok, err = pcall(function () return kept.ttl end)
 			haka.log("kept from the previous packet: %s",
 				ok and 'STILL VALID' or err:gsub('^.-objects%.lua:', 'objects.lua:'))
-			kept = nil
+			ok, err = pcall(function () return #kept_data end)
+			haka.log("data view kept from the previous packet: %s",
+				ok and 'STILL VALID' or err:gsub('^.-objects%.lua:', 'objects.lua:'))
+			kept, kept_data = nil, nil
 		end
 		if not pkt.flags.syn or pkt.flags.ack then return end
 		-- Thousands of short-lived views: the collector frees many of
@@ -24,6 +27,7 @@ haka.rule{
 			ttl = ttl + #d
 		end
 		kept = pkt.ip
+		kept_data = pkt.payload:sub(0, 0)
 		haka.log("SYN: 5000 views read, ttl sum %d, the last one valid: %s",
 			ttl, kept.ttl == pkt.ip.ttl)
 	end
