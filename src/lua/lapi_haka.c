@@ -128,7 +128,9 @@ install_module(lua_State *L, const char *name, int nargs, const char *missing)
 
 	lua_getglobal(L, "require");
 	lua_pushstring(L, name);
-	if (lua_pcall(L, 1, 1, 0) != LUA_OK ||
+	/* Not a table (another file on the path): indexing it would raise
+	 * outside any pcall. */
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_istable(L, -1) ||
 	    lua_getfield(L, -1, "install") != LUA_TFUNCTION)
 		goto fail;
 	lua_insert(L, base + 1);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -1469,6 +1470,31 @@ test_on_exit(void)
 }
 
 /*
+ * A module file of haka's own (haka/policy.lua, haka/rule_group.lua) on
+ * the path that returns no table: the VM starts with a warning; indexing
+ * what it returned used to raise outside any pcall (lvm_panic, abort).
+ */
+static void
+test_module_not_table(void)
+{
+	struct lvm_conf conf;
+	struct lvm *v;
+
+	FAIL_IF(mkdir(tmp_path("mods"), 0700) != 0 ||
+	        mkdir(tmp_path("mods/haka"), 0700) != 0);
+	FAIL_IF(write_bytes("mods/haka/policy.lua", "return\n", 7) != 0);
+	FAIL_IF(write_bytes("mods/haka/rule_group.lua", "return 42\n", 10) !=
+	        0);
+	memset(&conf, 0, sizeof(conf));
+	conf.lua_dir = tmp_path("mods");
+	v = lvm_new(&conf, eng);
+	FAIL_IF(v == NULL);
+	lvm_free(v);
+	FAIL_IF_NOT(log_has("haka/policy not loaded"));
+	FAIL_IF_NOT(log_has("haka/rule_group not loaded"));
+}
+
+/*
  * haka.policy: criteria, the last eligible entry wins, actions with the
  * entry's name, and the argument errors at the rule file's line. A table
  * with a drop method stands for a packet or a flow.
@@ -1854,6 +1880,7 @@ main(void)
 	RUN(test_log);
 	RUN(test_log_section);
 	RUN(test_on_exit);
+	RUN(test_module_not_table);
 	RUN(test_policy);
 	RUN(test_rule_group);
 	RUN(test_ipv4_addr_network);
