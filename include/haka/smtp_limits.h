@@ -1,6 +1,8 @@
 /*
  * The SMTP dissector's limits: set in haka.conf (section smtp) or with
- * hakapcap --smtp-limit, read once at start (smtp_init).
+ * hakapcap --smtp-limit, given to the dissector once at start
+ * (smtp_set_limits, before smtp_init builds the grammar with max_line)
+ * and read by the sessions as they run.
  */
 #ifndef HAKA_SMTP_LIMITS_H
 #define HAKA_SMTP_LIMITS_H

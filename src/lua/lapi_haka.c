@@ -876,6 +876,12 @@ new_event(lua_State *L, struct lvm *vm, enum hk_event ev)
 	lua_pop(L, 1);
 }
 
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /*
  * Reading a name an events or policies table does not have
  * (smtp.events.comand) is an error at the reader's line that lists the
@@ -884,12 +890,6 @@ new_event(lua_State *L, struct lvm *vm, enum hk_event ev)
  * for rule" or "no on defined for policy". Upvalues: the kind ("event"),
  * the owner ("smtp"), the kind in the plural ("events").
  */
-static int
-cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int
 strict_index(lua_State *L)
 {

@@ -924,11 +924,6 @@ lvm_rule_summary(struct lvm *vm)
 
 /* --- dispatch -------------------------------------------------------- */
 
-/*
- * Call every (non-streamed) rule of ev in registration order with the
- * arguments pushed by 'push'. Stops early when a rule aborts, drops the
- * packet or drops the flow.
- */
 /* haka.abort(), or the event's packet or flow dropped by a rule. */
 static bool
 event_stopped(const struct lvm *vm, const struct packet *pkt,
@@ -938,6 +933,11 @@ event_stopped(const struct lvm *vm, const struct packet *pkt,
 	       (f != NULL && (f->flags & FLOW_F_DROPPED));
 }
 
+/*
+ * Call every (non-streamed) rule of ev in registration order with the
+ * arguments pushed by 'push'. Stops early when a rule aborts, drops the
+ * packet or drops the flow.
+ */
 int
 lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
              int nargs, struct packet *pkt, struct flow *f)

@@ -44,7 +44,7 @@ struct lvm {
 	bool data_finished; /* receive_data: no more data will come */
 	struct flow *cur_flow;  /* flow of the event being dispatched */
 	struct packet *cur_pkt; /* its packet, for lvm_dispatch's events */
-	bool stopped;           /* haka.abort() or a dropped flow */
+	bool stopped;           /* haka.abort() (see event_stopped) */
 	bool in_app_event;      /* flow.state is the dissector's state */
 	uint8_t ports[8192];    /* TCP ports given to the SMTP dissector */
 	int mailiter_ref;       /* registry: the mail content iterator class */
@@ -126,6 +126,10 @@ void lapi_push_events(lua_State *L, struct lvm *vm, const char *owner,
  */
 void lapi_set_strict(lua_State *L, const char *kind, const char *kinds,
                      const char *owner);
+/*
+ * haka.policy and haka.rule_group from lua/haka/; after lapi_smtp_init.
+ */
+void lapi_modules_init(lua_State *L);
 
 /* lvm.c: protected call with traceback, hook and stack check. */
 int lvm_pcall(struct lvm *vm, int nargs, const char *what);
@@ -137,6 +141,8 @@ int lvm_pcall(struct lvm *vm, int nargs, const char *what);
 typedef void (*push_args_fn)(struct lvm *vm, void *arg);
 int lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
                  int nargs, struct packet *pkt, struct flow *f);
+/* The event being dispatched was stopped: abort, dropped packet or flow. */
+bool lvm_event_stopped(const struct lvm *vm);
 
 /*
  * One round of the streamed rules of an event for a flow. Each streamed
@@ -166,12 +172,6 @@ int lvm_streamed(struct lvm *vm, struct flow *f,
 
 /* lapi_smtp.c */
 void lapi_smtp_init(lua_State *L, struct lvm *vm);
-/*
- * haka.policy and haka.rule_group from lua/haka/; after lapi_smtp_init.
- */
-void lapi_modules_init(lua_State *L);
-/* The event being dispatched was stopped: abort, dropped packet or flow. */
-bool lvm_event_stopped(const struct lvm *vm);
 /* flow.<key> for SMTP connections; 0 if not an SMTP field. */
 int lapi_smtp_field(lua_State *L, struct flow *f, const char *key);
 

@@ -91,9 +91,11 @@ const struct smtp_limits *smtp_get_limits(void);
 uint64_t smtp_memory(void);
 
 /*
- * Build the grammar and the state machine, once: the first require('smtp')
- * of a rule file calls it, so rule files without SMTP do not pay for it.
- * Called again once built, it does nothing.
+ * Build the grammar and the state machine, once; called again once built,
+ * it does nothing. It writes globals without a lock: the daemon calls it
+ * in main, before any worker starts; hakapcap, single-threaded, when a
+ * rule file first uses the SMTP module (so that rule files without SMTP
+ * do not pay for it).
  */
 int smtp_init(char *err, size_t errlen);
 void smtp_cleanup(void);
