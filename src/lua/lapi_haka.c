@@ -288,19 +288,20 @@ field_error(lua_State *L, struct alert_build *b, const char *field,
 	                  field, expected, lapi_push_got(L, idx));
 }
 
-/* "haka.alert: unexpected field 'x'" (key at idx; "method.x" in method). */
+/*
+ * "haka.alert: unexpected field 'x'" (key at idx; "method.x" in method),
+ * shown as lapi_push_got shows a string.
+ */
 static int
 unexpected_field(lua_State *L, struct alert_build *b, const char *prefix,
                  int idx)
 {
-	char buf[4 * ALERT_GOT_MAX + 1];
-	const char *k;
-	size_t len;
-
-	k = luaL_tolstring(L, idx, &len);
-	log_escape(buf, sizeof(buf), k,
-	           len > ALERT_GOT_MAX ? ALERT_GOT_MAX : len);
-	return luaL_error(L, "%s: unexpected field '%s%s'", b->fn, prefix, buf);
+	idx = lua_absindex(L, idx);
+	lua_pushstring(L, prefix);
+	luaL_tolstring(L, idx, NULL);
+	lua_concat(L, 2);
+	return luaL_error(L, "%s: unexpected field %s", b->fn,
+	                  lapi_push_got(L, -1));
 }
 
 /* tostring(value), kept alive in the anchor table. */
