@@ -325,20 +325,18 @@ pkt_index(lua_State *L)
 	struct lproxy *p = check_valid(L, 1, LMT_PACKET);
 	struct packet *pkt = p->ptr;
 	const char *k = luaL_checkstring(L, 2);
+	bool readable = (pkt->flags & PKT_F_IPV4) != 0;
 	struct lvm *vm;
 
-	if (!(pkt->flags & PKT_F_IPV4)) {
+	if (!readable) {
 		/*
 		 * A packet raised with a malformed-IPv4 or link anomaly: its
-		 * header cannot be read, so every field of it is nil.
+		 * header cannot be read, so every field of it is nil (its
+		 * methods and timestamp still work).
 		 */
 		if (strcmp(k, "timestamp") == 0 || strcmp(k, "name") == 0)
 			return pkt_ipv4_field(L, pkt, k);
-		lua_getmetatable(L, 1);
-		if (lua_getfield(L, -1, k) == LUA_TFUNCTION && k[0] != '_')
-			return 1;
-		lua_pushnil(L);
-		return 1;
+		goto method;
 	}
 	if (p->kind == LPROXY_PACKET_TCP && pkt_tcp_field(L, pkt, k))
 		return 1;
@@ -361,9 +359,14 @@ pkt_index(lua_State *L)
 	}
 	if (pkt_ipv4_field(L, pkt, k))
 		return 1;
+method:
 	lua_getmetatable(L, 1);
 	if (lua_getfield(L, -1, k) == LUA_TFUNCTION && k[0] != '_')
 		return 1;
+	if (!readable) {
+		lua_pushnil(L);
+		return 1;
+	}
 	return luaL_error(L, "%s: unknown field '%s'",
 	                  p->kind == LPROXY_PACKET_TCP ? "tcp" : "ipv4", k);
 }
