@@ -31,6 +31,33 @@ alert_cut(const char *field, int n, int max)
 static const char *const rule_keys[] = {"on",      "hook", "eval",
                                         "options", "name", NULL};
 
+/*
+ * The first key of the table at idx that is not one of keys (NULL-ended),
+ * as a string ("?" for a key that is not a string), or NULL if none.
+ * Valid while the table is.
+ */
+const char *
+lapi_unknown_key(lua_State *L, int idx, const char *const *keys)
+{
+	const char *k;
+	int i;
+
+	idx = lua_absindex(L, idx);
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		for (i = 0; k != NULL && keys[i] != NULL; i++)
+			if (strcmp(k, keys[i]) == 0)
+				break;
+		lua_pop(L, 1);
+		if (k == NULL || keys[i] == NULL) {
+			lua_pop(L, 1);
+			return k != NULL ? k : "?";
+		}
+	}
+	return NULL;
+}
+
 void
 lapi_push_event(lua_State *L, struct lvm *vm, enum hk_event ev)
 {
@@ -175,23 +202,13 @@ static int
 l_rule(lua_State *L)
 {
 	struct lvm *vm = lvm_from(L);
-	int ev, i;
+	const char *bad;
+	int ev;
 	bool streamed = false;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
-	lua_pushnil(L);
-	while (lua_next(L, 1) != 0) {
-		const char *k =
-		    lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-
-		for (i = 0; k != NULL && rule_keys[i] != NULL; i++)
-			if (strcmp(k, rule_keys[i]) == 0)
-				break;
-		if (k == NULL || rule_keys[i] == NULL)
-			return luaL_error(L, "unexpected field '%s' in rule",
-			                  k != NULL ? k : "?");
-		lua_pop(L, 1);
-	}
+	if ((bad = lapi_unknown_key(L, 1, rule_keys)) != NULL)
+		return luaL_error(L, "unexpected field '%s' in rule", bad);
 	if (lua_getfield(L, 1, "on") == LUA_TNIL) {
 		lua_pop(L, 1);
 		lua_getfield(L, 1, "hook");

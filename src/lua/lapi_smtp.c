@@ -410,7 +410,10 @@ l_install(lua_State *L)
 static int
 l_policy(lua_State *L)
 {
+	static const char *const keys[] = {"on", "name", "port", "action",
+	                                   NULL};
 	struct lvm *vm = lvm_from(L);
+	const char *bad;
 	lua_Integer port;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -418,21 +421,11 @@ l_policy(lua_State *L)
 	 * A criterion left out would make the policy apply more widely than
 	 * written (srcip = ... ignored: every client).
 	 */
-	lua_pushnil(L);
-	while (lua_next(L, 1) != 0) {
-		const char *k =
-		    lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-
-		if (k == NULL ||
-		    (strcmp(k, "on") != 0 && strcmp(k, "name") != 0 &&
-		     strcmp(k, "port") != 0 && strcmp(k, "action") != 0))
-			return luaL_error(
-			    L,
-			    "policy: criterion '%s' is not supported "
-			    "(only port)",
-			    k != NULL ? k : luaL_typename(L, -2));
-		lua_pop(L, 1);
-	}
+	if ((bad = lapi_unknown_key(L, 1, keys)) != NULL)
+		return luaL_error(L,
+		                  "policy: criterion '%s' is not supported "
+		                  "(only port)",
+		                  bad);
 	/* rawget: the events and policies tables are strict. */
 	if (lua_getfield(L, 1, "on") != LUA_TTABLE ||
 	    (lua_pushliteral(L, "__policy"), lua_rawget(L, -2)) != LUA_TSTRING)

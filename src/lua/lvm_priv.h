@@ -110,6 +110,11 @@ void lapi_haka_init(lua_State *L, struct lvm *vm);
  * other value by its type name.
  */
 const char *lapi_push_got(lua_State *L, int idx);
+/*
+ * The first key of the table at idx not among keys (NULL-ended), "?" for
+ * a key that is not a string; NULL when every key is one of them.
+ */
+const char *lapi_unknown_key(lua_State *L, int idx, const char *const *keys);
 /* Push the event object of id ev. */
 void lapi_push_event(lua_State *L, struct lvm *vm, enum hk_event ev);
 /*
