@@ -94,6 +94,10 @@ done
 # (the policy would cover every client, not the one named).
 printf 'haka.policy{on = haka.dissectors.tcp_connection.policies.next_dissector,\n  port = 25, srcip = "10.9.9.9",\n  action = haka.dissectors.smtp.install}\n' >"$tmp/policy.lua"
 expect policy-criterion 1 "policy.lua:1: policy: criterion 'srcip' is not supported \\(only port\\)" -- "$hakapcap" "$tmp/policy.lua" "$cap"
+# haka.rule takes on, hook, eval, options and name: another key, a typo
+# such as 'evel' included, is an error rather than a rule that never runs.
+printf 'haka.rule{on = haka.events.started, evel = function () end}\n' >"$tmp/rulekey.lua"
+expect rule-unexpected-field 1 "rulekey.lua:1: unexpected field 'evel' in rule" -- "$hakapcap" "$tmp/rulekey.lua" "$cap"
 
 # An alert keeps 32 values of a list: the rest is not dropped silently.
 printf 'local t = {}\nfor i = 1, 40 do t[i] = "10.0.0." .. i end\nhaka.rule{on = haka.events.started, eval = function () haka.alert{description = "x", sources = haka.alert.address(table.unpack(t))} end}\n' >"$tmp/alert-cut.lua"
