@@ -455,8 +455,7 @@ l_policy(lua_State *L)
 		       lua_tostring(L, -1));
 	else
 		hk_log(LOG_INFO, "core",
-		       "register policy '<unnamed>' on "
-		       "'tcp_connection next dissector'");
+		       "register policy on 'tcp_connection next dissector'");
 	return 0;
 }
 

@@ -94,6 +94,11 @@ done
 # (the policy would cover every client, not the one named).
 printf 'haka.policy{on = haka.dissectors.tcp_connection.policies.next_dissector,\n  port = 25, srcip = "10.9.9.9",\n  action = haka.dissectors.smtp.install}\n' >"$tmp/policy.lua"
 expect policy-criterion 1 "policy.lua:1: policy: criterion 'srcip' is not supported \\(only port\\)" -- "$hakapcap" "$tmp/policy.lua" "$cap"
+# Registering a next-dissector policy logs it as lua/haka/policy.lua logs
+# the others: with its name, or without one.
+printf 'haka.policy{on = haka.dissectors.tcp_connection.policies.next_dissector,\n  port = 25, action = haka.dissectors.smtp.install}\nhaka.policy{name = "smtp", on = haka.dissectors.tcp_connection.policies.next_dissector,\n  port = 587, action = haka.dissectors.smtp.install}\n' >"$tmp/policy-log.lua"
+expect policy-register-unnamed 0 "info +core: +register policy on 'tcp_connection next dissector'" -- "$hakapcap" "$tmp/policy-log.lua" "$cap"
+expect policy-register-named 0 "info +core: +register policy 'smtp' on 'tcp_connection next dissector'" -- "$hakapcap" "$tmp/policy-log.lua" "$cap"
 # haka.rule takes on, hook, eval, options and name: another key, a typo
 # such as 'evel' included, is an error rather than a rule that never runs.
 printf 'haka.rule{on = haka.events.started, evel = function () end}\n' >"$tmp/rulekey.lua"
