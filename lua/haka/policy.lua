@@ -256,7 +256,8 @@ local function register(next_dissector, on_first)
 			for _ in pairs(actions) do
 				n = n + 1
 			end
-			-- A nil in the list (haka.policy.Drop) would drop the action.
+			-- A nil in the list (an unset variable) would drop the action;
+			-- one at its end cannot be seen (tables do not hold nil).
 			check(n == #actions and n > 0,
 			      'policy action must be a function or a list of functions')
 			for _, f in ipairs(actions) do
