@@ -9,6 +9,15 @@
  * packet is *released*: its release hook gives the verdict (accept unless
  * the verdict is PKT_DROP) to the capture, then the packet is freed.
  * So a packet is held exactly until nothing needs its bytes any more.
+ *
+ * Borrowed bytes: a capture may hand the engine a packet whose data points
+ * into the capture's own buffer (PKT_F_BORROWED), valid only until the
+ * capture reads its next frame; this saves copying every frame. The engine
+ * calls packet_own before it returns from a packet that is still
+ * referenced: the bytes are copied into the packet's own room, and the
+ * holder that keeps pointers into them (the stream the packet is held by)
+ * moves those pointers. Anything else that keeps the bytes (a fragment
+ * list) calls packet_own before it takes its reference.
  */
 #ifndef HAKA_PACKET_H
 #define HAKA_PACKET_H
@@ -26,10 +35,20 @@ enum pkt_flags {
 	PKT_F_REASSEMBLED = 1 << 1, /* datagram rebuilt from fragments */
 	PKT_F_IPV4 = 1 << 2,        /* l3_off points to an IPv4 header */
 	PKT_F_NO_OUTPUT = 1 << 3,   /* never given to the capture */
+	PKT_F_BORROWED = 1 << 4,    /* data is the capture's: packet_own */
 };
 
 struct packet;
 typedef void (*packet_release_fn)(struct packet *pkt, void *arg);
+
+/*
+ * What keeps pointers into a held packet's bytes: told by packet_own that
+ * the len bytes at 'from' are now at 'to'.
+ */
+struct packet_holder {
+	void (*moved)(struct packet_holder *h, const uint8_t *from,
+	              uint32_t len, const uint8_t *to);
+};
 
 struct packet {
 	uint64_t id;        /* capture order, from 1 */
@@ -59,6 +78,7 @@ struct packet {
 	void *capture_ctx;    /* backend data (nfqueue packet id...) */
 	uint32_t capture_id;  /* backend id */
 	uint32_t data_cap;    /* allocated bytes behind data */
+	struct packet_holder *holder; /* keeps pointers into data, or NULL */
 };
 
 /*
@@ -72,6 +92,18 @@ packet_ref(struct packet *pkt)
 {
 	pkt->refcnt++;
 }
+
+/*
+ * Lend the packet bytes it does not own (len <= its data_cap): data points
+ * to them, PKT_F_BORROWED is set. See the lifetime note above.
+ */
+void packet_borrow(struct packet *pkt, const uint8_t *bytes);
+
+/*
+ * Copy borrowed bytes into the packet's own room and tell its holder;
+ * nothing to do for a packet that owns its bytes.
+ */
+void packet_own(struct packet *pkt);
 
 /* Drop one reference; on the last one the packet is released and freed. */
 void packet_unref(struct packet *pkt);
@@ -96,6 +128,7 @@ packet_l3(const struct packet *pkt)
 
 struct packet_stats {
 	uint64_t allocated, freed, live, live_bytes, peak_live;
+	uint64_t owned; /* borrowed packets copied by packet_own */
 };
 const struct packet_stats *packet_stats(void);
 

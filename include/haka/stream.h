@@ -44,6 +44,7 @@ struct stream {
 	uint32_t ooo_bytes;
 	uint32_t ooo_segs;
 	struct packet *hold_head, *hold_tail;
+	struct packet_holder holder; /* of the held packets: moves seg->p */
 	uint32_t held_pkts;
 	uint64_t held_bytes; /* frame bytes of held packets */
 	uint64_t gap_bytes;  /* bytes lost in gaps so far */

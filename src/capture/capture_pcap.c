@@ -54,6 +54,20 @@
 
 #define PCAP_LINK_HDR_MAX 20 /* SLL2, the longest header synthesised */
 
+/*
+ * Under AddressSanitizer a packet borrows a heap copy of libpcap's bytes,
+ * freed when the next one is read: a pointer kept into borrowed bytes past
+ * engine_process (which must packet_own what it keeps) is then reported,
+ * where libpcap's reused buffer would hide it.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define HK_LEND_CHECK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HK_LEND_CHECK 1
+#endif
+#endif
+
 struct pcap_source {
 	char **files; /* copies of the names given to open */
 	int nfiles;
@@ -66,6 +80,9 @@ struct pcap_source {
 	uint64_t errors;
 	uint64_t bytes;
 	char *iobuf; /* stdio buffer of files[cur] (PCAP_SOURCE_IOBUF) */
+#ifdef HK_LEND_CHECK
+	uint8_t *lent; /* the last packet's bytes, freed at the next read */
+#endif
 };
 
 struct pcap_sink {
@@ -161,6 +178,9 @@ pcap_source_free(struct pcap_source *src)
 	int i;
 
 	pcap_source_close_file(src);
+#ifdef HK_LEND_CHECK
+	free(src->lent);
+#endif
 	if (src->files != NULL) {
 		for (i = 0; i < src->nfiles; i++)
 			free(src->files[i]);
@@ -285,6 +305,10 @@ pcap_source_next(struct pcap_source *src, struct packet **out)
 	struct packet *pkt;
 	int rc;
 
+#ifdef HK_LEND_CHECK
+	free(src->lent);
+	src->lent = NULL;
+#endif
 	for (;;) {
 		if (src->pcap == NULL && pcap_source_advance(src) != HK_OK)
 			return HK_AGAIN;
@@ -310,7 +334,10 @@ pcap_source_next(struct pcap_source *src, struct packet **out)
 
 	src->file_pkt++;
 	src->bytes += hdr->caplen;
-	/* libpcap reuses its buffer on the next read: copy. */
+	/*
+	 * libpcap reuses its buffer on the next read: the packet borrows the
+	 * bytes, and has room to copy them if it outlives engine_process.
+	 */
 	if ((pkt = packet_new(hdr->caplen)) == NULL) {
 		hk_log(LOG_WARNING, PCAP_LOG_SECTION,
 		       "out of memory for packet %" PRIu64 " of %s (%" PRIu32
@@ -318,7 +345,15 @@ pcap_source_next(struct pcap_source *src, struct packet **out)
 		       src->file_pkt, src->files[src->cur], hdr->caplen);
 		return HK_ERR;
 	}
-	memcpy(pkt->data, bytes, hdr->caplen);
+#ifdef HK_LEND_CHECK
+	if ((src->lent = malloc(hdr->caplen ? hdr->caplen : 1)) == NULL) {
+		packet_unref(pkt);
+		return HK_ERR;
+	}
+	memcpy(src->lent, bytes, hdr->caplen);
+	bytes = src->lent;
+#endif
+	packet_borrow(pkt, bytes);
 	pkt->id = ++src->last_id;
 	pcap_source_ts(&pkt->ts, hdr);
 	pkt->wirelen = hdr->len;

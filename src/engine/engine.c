@@ -944,6 +944,9 @@ engine_process(struct engine *e, struct packet *pkt)
 	e->cur_pkt = NULL;
 out:
 	e->cur_flow = NULL;
+	/* Borrowed bytes go back to the capture when this returns. */
+	if (pkt->refcnt > 1)
+		packet_own(pkt);
 	packet_unref(pkt);
 }
 

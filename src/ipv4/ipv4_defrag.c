@@ -535,6 +535,8 @@ defrag_insert(struct defrag *d, struct packet *pkt, const struct hk_time *now,
 
 	d->stats.fragments++;
 	defrag_expire(d, now);
+	/* The segments point into the fragment, kept past this packet. */
+	packet_own(pkt);
 
 	src = ipv4_src(pkt);
 	dst = ipv4_dst(pkt);

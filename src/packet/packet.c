@@ -60,6 +60,30 @@ packet_new(uint32_t len)
 	return pkt;
 }
 
+void
+packet_borrow(struct packet *pkt, const uint8_t *bytes)
+{
+	/* Never written through: forged packets have bytes of their own. */
+	pkt->data = (uint8_t *)(uintptr_t)bytes;
+	pkt->flags |= PKT_F_BORROWED;
+}
+
+void
+packet_own(struct packet *pkt)
+{
+	uint8_t *own = (uint8_t *)(pkt + 1);
+	const uint8_t *from = pkt->data;
+
+	if (!(pkt->flags & PKT_F_BORROWED))
+		return;
+	memcpy(own, from, pkt->caplen);
+	pkt->data = own;
+	pkt->flags &= (uint16_t)~PKT_F_BORROWED;
+	stats.owned++;
+	if (pkt->holder != NULL)
+		pkt->holder->moved(pkt->holder, from, pkt->caplen, own);
+}
+
 static void
 packet_free(struct packet *pkt)
 {

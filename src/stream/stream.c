@@ -4,6 +4,8 @@
  * segment, and by the consumers (rules, dissectors) through
  * stream_consume.
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,12 +81,36 @@ stream_pool_flush(void)
 	seg_pool_len = 0;
 }
 
+/*
+ * A held packet's borrowed bytes were copied (packet_own): the segments
+ * cut from them point into the copy now. A segment never spans two
+ * packets, so each one lies in the old bytes or not at all.
+ */
+static void
+stream_moved(struct packet_holder *h, const uint8_t *from, uint32_t len,
+             const uint8_t *to)
+{
+	struct stream *st =
+	    (struct stream *)(void *)((char *)h -
+	                              offsetof(struct stream, holder));
+	uintptr_t lo = (uintptr_t)from, hi = lo + len;
+	struct stream_seg *s;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++)
+		for (s = pass == 0 ? st->head : st->ooo; s != NULL; s = s->next)
+			if (s->p != NULL && (uintptr_t)s->p >= lo &&
+			    (uintptr_t)s->p < hi)
+				s->p = to + ((uintptr_t)s->p - lo);
+}
+
 void
 stream_init(struct stream *st, uint32_t seq)
 {
 	memset(st, 0, sizeof(*st));
 	st->seq0 = seq;
 	st->init = true;
+	st->holder.moved = stream_moved;
 }
 
 int64_t
@@ -101,6 +127,7 @@ hold_push(struct stream *st, struct packet *pkt, uint64_t hold_end)
 {
 	packet_ref(pkt);
 	pkt->hold_end = hold_end;
+	pkt->holder = &st->holder;
 	pkt->next = NULL;
 	if (st->hold_tail != NULL)
 		st->hold_tail->next = pkt;
@@ -125,6 +152,7 @@ hold_release(struct stream *st, bool all)
 		if (st->hold_head == NULL)
 			st->hold_tail = NULL;
 		pkt->next = NULL;
+		pkt->holder = NULL;
 		st->held_pkts--;
 		st->held_bytes -= pkt->caplen;
 		global_held -= pkt->caplen;

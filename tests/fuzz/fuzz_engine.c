@@ -89,7 +89,12 @@ on_inject(void *arg, struct packet *pkt)
 	(void)pkt;
 }
 
-/* An Ethernet frame holding the IPv4 packet ip[0, len). */
+/*
+ * An Ethernet frame holding the IPv4 packet ip[0, len). Its bytes are
+ * lent, as the capture file reader lends libpcap's buffer, from a heap
+ * block freed as soon as engine_process returns: AddressSanitizer reports
+ * any pointer kept into them past that (packet_own must have copied them).
+ */
 static void
 send_ip(struct engine *e, const uint8_t *ip, size_t len,
         const struct hk_time *now)
@@ -97,16 +102,22 @@ send_ip(struct engine *e, const uint8_t *ip, size_t len,
 	static const uint8_t eth[14] = {2, 0, 0, 0, 0, 2,    2,
 	                                0, 0, 0, 0, 1, 0x08, 0x00};
 	struct packet *pkt = packet_new((uint32_t)(sizeof(eth) + len));
+	uint8_t *lent = malloc(sizeof(eth) + len);
 
-	if (pkt == NULL)
+	if (pkt == NULL || lent == NULL) {
+		packet_unref(pkt);
+		free(lent);
 		return;
-	memcpy(pkt->data, eth, sizeof(eth));
-	memcpy(pkt->data + sizeof(eth), ip, len);
+	}
+	memcpy(lent, eth, sizeof(eth));
+	memcpy(lent + sizeof(eth), ip, len);
+	packet_borrow(pkt, lent);
 	pkt->caplen = pkt->wirelen = (uint32_t)(sizeof(eth) + len);
 	pkt->linktype = 1; /* DLT_EN10MB */
 	pkt->ts = *now;
 	(void)link_decode(pkt);
 	engine_process(e, pkt);
+	free(lent);
 }
 
 static void

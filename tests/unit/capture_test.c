@@ -545,6 +545,8 @@ read_all(const char *path, struct packet **pkts, int max)
 			n = -1;
 			break;
 		}
+		/* Kept past the next read: its bytes must be its own. */
+		packet_own(pkt);
 		pkts[n++] = pkt;
 	}
 	if (rc != HK_AGAIN && n >= 0)

@@ -10,6 +10,7 @@
  *
  * Every test ends with no packet alive and nothing held.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <haka/ipv4.h>
@@ -611,6 +612,71 @@ test_hold_until_consumed(void)
 	FAIL_IF(nrels != 0);
 	stream_consume(&st, 10);
 	FAIL_IF_NOT(released(one, 1));
+	CHECK_CLEAN();
+}
+
+/*
+ * A packet that borrows its bytes (as from the capture file reader): once
+ * held, packet_own copies them and the stream's segments follow, in order
+ * (trimmed by a partial consume) and queued out of order; the lent buffer
+ * is then scribbled over and the stream still reads the right bytes.
+ */
+static uint8_t *
+lend(struct packet *p)
+{
+	uint8_t *b = malloc(p->caplen);
+
+	if (b == NULL) {
+		fprintf(stderr, "malloc failed\n");
+		exit(1);
+	}
+	memcpy(b, p->data, p->caplen);
+	packet_borrow(p, b);
+	return b;
+}
+
+static void
+test_borrowed_held(void)
+{
+	struct stream_insert_res r;
+	struct packet *a, *c;
+	uint8_t *la, *lc, buf[12];
+	uint64_t owned0 = packet_stats()->owned;
+	static const uint64_t all[] = {1, 2, 3};
+
+	fresh();
+	stream_init(&st, 100);
+	a = mk("0123", 4);
+	la = lend(a);
+	c = mk("89ab", 4);
+	lc = lend(c);
+	FAIL_IF(a->data != la || !(a->flags & PKT_F_BORROWED));
+	FAIL_IF(stream_insert(&st, a, 100, &r) != HK_OK);
+	FAIL_IF(stream_insert(&st, c, 108, &r) != HK_OK); /* queued */
+	stream_consume(&st, 1);
+	FAIL_IF(a->holder == NULL || c->holder == NULL);
+	packet_own(a);
+	packet_own(c);
+	FAIL_IF(a->flags & PKT_F_BORROWED || c->flags & PKT_F_BORROWED);
+	FAIL_IF(a->data == la || c->data == lc);
+	FAIL_IF(packet_stats()->owned != owned0 + 2);
+	/* Owning twice is nothing. */
+	packet_own(a);
+	FAIL_IF(packet_stats()->owned != owned0 + 2);
+	memset(la, 'x', a->caplen);
+	memset(lc, 'x', c->caplen);
+	free(la);
+	free(lc);
+	FAIL_IF(st.head == NULL || st.head->p != a->data + a->pl_off + 1);
+	FAIL_IF(st.ooo == NULL || st.ooo->p != c->data + c->pl_off);
+	packet_unref(a);
+	packet_unref(c);
+	FAIL_IF(put(104, "4567", 4, &r, NULL) != HK_OK);
+	memset(buf, 0, sizeof(buf));
+	FAIL_IF(stream_copy(&st, 1, buf, 11) != 0);
+	FAIL_IF(memcmp(buf, "123456789ab", 11) != 0);
+	stream_consume(&st, 12);
+	FAIL_IF_NOT(released(all, 3));
 	CHECK_CLEAN();
 }
 
@@ -1238,6 +1304,7 @@ main(void)
 	RUN_TEST(test_partial_overlap);
 	RUN_TEST(test_zero_length);
 	RUN_TEST(test_hold_until_consumed);
+	RUN_TEST(test_borrowed_held);
 	RUN_TEST(test_gap);
 	RUN_TEST(test_memcap);
 	RUN_TEST(test_memcap_duplicate);
