@@ -111,6 +111,7 @@ struct gparser {
 	void *user;
 	enum gp_status status;
 	int depth;
+	int committed;     /* frames below hold no open try (gp_commit) */
 	uint64_t start;    /* of the element */
 	uint64_t pos;      /* next byte */
 	uint8_t bit;       /* bits of pos already used */
@@ -673,10 +674,15 @@ gp_commit(struct gparser *p)
 {
 	int i;
 
-	for (i = 0; i < p->depth; i++)
+	/*
+	 * Only the frames from p->committed up can hold an open try: gp_try
+	 * lowers it to the try's frame whenever a try opens a case.
+	 */
+	for (i = p->committed; i < p->depth; i++)
 		if (p->frames[i].node->kind == GN_TRY &&
 		    p->frames[i].state == TRY_OPEN)
 			p->frames[i].state = TRY_COMMITTED;
+	p->committed = p->depth;
 }
 
 /* Hand [f->c, upto) to the chunked callback, span by span. */
@@ -1113,6 +1119,9 @@ gp_try(struct gparser *p, struct gframe *f)
 			return gp_fail(p, false,
 			               "cannot find a successful try case");
 		f->state = TRY_OPEN;
+		/* f is the top frame (see gp_commit) */
+		if (p->committed > p->depth - 1)
+			p->committed = p->depth - 1;
 		return gp_push(p, n->child[f->idx++], f->want, f->rec);
 	default:
 		return ST_POP; /* the alternative's value passes through */
