@@ -30,16 +30,47 @@ struct res_args {
 	const struct gresult *res;
 };
 
-/* key: one of smtp_keys, which is also the name of the Lua field. */
-static void
-push_result_string(lua_State *L, const struct gresult *r, const char *key)
+/*
+ * The fields of the result tables. Their names are Lua strings made once
+ * (vm->result_key_ref): a field is stored by lua_rawset, without the
+ * lookup of a C string that lua_setfield makes for every store (the
+ * tables' metatables have no __newindex: the same result).
+ */
+enum result_key { RK_COMMAND, RK_PARAMETER, RK_CODE, RK_SEP, RK_RESPONSES };
+
+static const char *const result_key_names[] = {"command", "parameter", "code",
+                                               "sep", "responses"};
+
+/* The grammar's key of k's field (set when the grammar is built). */
+static const char *
+result_key_grammar(enum result_key k)
 {
-	const struct gresult *v = gresult_field(r, key);
+	switch (k) {
+	case RK_COMMAND:
+		return smtp_keys.command;
+	case RK_PARAMETER:
+		return smtp_keys.parameter;
+	case RK_CODE:
+		return smtp_keys.code;
+	case RK_SEP:
+		return smtp_keys.sep;
+	default:
+		return smtp_keys.responses;
+	}
+}
+
+/* The grammar field named k of r, if any, as the string field k. */
+static void
+push_result_string(struct lvm *vm, const struct gresult *r, enum result_key k)
+{
+	lua_State *L = vm->L;
+	const struct gresult *v = gresult_field(r, result_key_grammar(k));
 
 	if (v == NULL)
 		return;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->result_key_ref[k]);
 	lua_pushlstring(L, (const char *)v->s, v->len);
-	lua_setfield(L, -2, key);
+	lua_rawset(L, -3);
 }
 
 /*
@@ -70,12 +101,11 @@ static void
 push_command(struct lvm *vm, void *arg)
 {
 	struct res_args *a = arg;
-	lua_State *L = vm->L;
 
 	lapi_push_flow(vm, a->f);
 	new_result(vm, false, 0, 2);
-	push_result_string(L, a->res, smtp_keys.command);
-	push_result_string(L, a->res, smtp_keys.parameter);
+	push_result_string(vm, a->res, RK_COMMAND);
+	push_result_string(vm, a->res, RK_PARAMETER);
 }
 
 static void
@@ -92,12 +122,14 @@ push_response(struct lvm *vm, void *arg)
 	new_result(vm, true, r != NULL ? (int)r->count : 0, 0);
 	for (e = r != NULL ? r->first : NULL; e != NULL; e = e->next) {
 		new_result(vm, false, 0, 3);
-		push_result_string(L, e, smtp_keys.code);
-		push_result_string(L, e, smtp_keys.sep);
-		push_result_string(L, e, smtp_keys.parameter);
+		push_result_string(vm, e, RK_CODE);
+		push_result_string(vm, e, RK_SEP);
+		push_result_string(vm, e, RK_PARAMETER);
 		lua_rawseti(L, -2, ++i);
 	}
-	lua_setfield(L, -2, "responses");
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->result_key_ref[RK_RESPONSES]);
+	lua_insert(L, -2);
+	lua_rawset(L, -3);
 }
 
 static void
@@ -584,6 +616,7 @@ lapi_smtp_init(lua_State *L, struct lvm *vm)
 	static const enum hk_event ev_ids[] = {
 	    EV_SMTP_COMMAND, EV_SMTP_RESPONSE, EV_SMTP_MAIL_CONTENT,
 	    EV_SMTP_ANOMALY, EV_SMTP_STARTTLS};
+	int i;
 
 	if (luaL_loadbufferx(L, mailiter_src, sizeof(mailiter_src) - 1, "=smtp",
 	                     "t") != LUA_OK)
@@ -593,6 +626,10 @@ lapi_smtp_init(lua_State *L, struct lvm *vm)
 	vm->mailiter_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	vm->result_mt_ref = result_mt(L, "class Result");
 	vm->array_mt_ref = result_mt(L, "class ArrayResult");
+	for (i = 0; i < (int)HK_ARRAY_SIZE(vm->result_key_ref); i++) {
+		lua_pushstring(L, result_key_names[i]);
+		vm->result_key_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
 
 	/* The module: require('smtp') and haka.dissectors.smtp. */
 	lua_newtable(L);
