@@ -50,12 +50,12 @@ struct pcap_source *pcap_source_open(char *const *files, int nfiles, char *err,
  * Read the next packet: HK_OK with *out set (a new packet, refcnt 1,
  * link decoded, id numbered from 1 across all files). Its bytes are
  * borrowed from libpcap (PKT_F_BORROWED), valid until the next call or
- * pcap_source_close: engine_process copies those it keeps (packet_own);
- * any other caller that keeps the packet calls packet_own. HK_AGAIN at the end
- * of all files. A damaged or truncated file is read as far as it can be,
- * then a warning is logged (section "capture", naming the file and the
- * packet number) and the next file is opened; the warning is counted in
- * pcap_source_errors.
+ * pcap_source_close: engine_process copies those it keeps (packet_own),
+ * and any other caller that keeps the packet calls packet_own. HK_AGAIN
+ * at the end of all files. A damaged or truncated file is read as far as
+ * it can be, then a warning is logged (section "capture", naming the file
+ * and the packet number) and the next file is opened; the warning is
+ * counted in pcap_source_errors.
  */
 int pcap_source_next(struct pcap_source *src, struct packet **out);
 

@@ -40,6 +40,9 @@ enum result_key { RK_COMMAND, RK_PARAMETER, RK_CODE, RK_SEP, RK_RESPONSES };
 
 static const char *const result_key_names[] = {"command", "parameter", "code",
                                                "sep", "responses"};
+_Static_assert(HK_ARRAY_SIZE(result_key_names) ==
+                   HK_ARRAY_SIZE(((struct lvm *)0)->result_key_ref),
+               "one registry string per result key");
 
 /* The grammar's key of k's field (set when the grammar is built). */
 static const char *

@@ -50,8 +50,7 @@ struct lvm {
 	int mailiter_ref;       /* registry: the mail content iterator class */
 	int result_mt_ref;      /* registry: metatable of "class Result" */
 	int array_mt_ref;       /* registry: metatable of "class ArrayResult" */
-	int result_key_ref[5];  /* registry: the result field names, as strings
-	                         */
+	int result_key_ref[5];  /* registry: result field names (lapi_smtp) */
 };
 
 /* The VM of a Lua state (stored in the registry). */
