@@ -1077,7 +1077,8 @@ lapi_haka_init(lua_State *L, struct lvm *vm)
 	lua_pushcfunction(L, l_log_section);
 	lua_setfield(L, -2, "log_section");
 
-	lapi_push_events(L, vm, "haka", haka_ev, haka_id, 2);
+	lapi_push_events(L, vm, "haka", haka_ev, haka_id,
+	                 (int)HK_ARRAY_SIZE(haka_id));
 	lua_setfield(L, -2, "events");
 
 	lua_newtable(L); /* haka.dissectors */

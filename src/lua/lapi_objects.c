@@ -714,10 +714,10 @@ iter_tostring(lua_State *L)
  * The blocking parts of the iterator API, written over _need and _take
  * (they may yield from inside the rule's coroutine). The mail content
  * iterator (lapi_smtp.c) has the same primitives and takes these
- * methods. check_available(n
- * [, nonblocking]) is the original's: it waits (unless nonblocking) until
- * n bytes are available or the stream ends, does not move the position,
- * and returns true, n or false and the bytes available.
+ * methods. check_available(n [, nonblocking]) is the original's: it
+ * waits (unless nonblocking) until n bytes are available or the stream
+ * ends, does not move the position, and returns true, n or false and the
+ * bytes available.
  */
 static const char iter_prelude[] =
     "local M = ...\n"

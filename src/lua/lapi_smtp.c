@@ -549,10 +549,11 @@ lapi_smtp_field(lua_State *L, struct flow *f, const char *key)
  * until n bytes or the end) and _take(n); wait, check_available, sub,
  * advance and foreach_available are the TCP stream iterator's, written
  * once over those primitives (lapi_objects.c), as the original's vbuffer
- * iterator (HAKA.md section b). The data of a non-streamed rule and the pieces
- * the iterator returns are the same Data views: #d, d:asstring(), d:sub(), and
- * d[i], the byte at 1-based index i, as the original's vbuffer_sub (an index
- * outside 1..#d is an error, as on the TCP data views).
+ * iterator (HAKA.md section b). The data of a non-streamed rule and the
+ * pieces the iterator returns are the same Data views: #d, d:asstring(),
+ * d:sub(), and d[i], the byte at 1-based index i, as the original's
+ * vbuffer_sub (an index outside 1..#d is an error, as on the TCP data
+ * views).
  */
 static const char mailiter_src[] =
     "local StreamIter = ...\n"
@@ -638,7 +639,8 @@ lapi_smtp_init(lua_State *L, struct lvm *vm)
 	lua_newtable(L);
 	lua_pushliteral(L, "smtp");
 	lua_setfield(L, -2, "name");
-	lapi_push_events(L, vm, "smtp", ev_names, ev_ids, 5);
+	lapi_push_events(L, vm, "smtp", ev_names, ev_ids,
+	                 (int)HK_ARRAY_SIZE(ev_ids));
 	lua_setfield(L, -2, "events");
 	lua_newtable(L);
 	lapi_set_strict(L, "policy", "policies", "smtp");
