@@ -859,6 +859,46 @@ test_memory_counter(void)
 	tuser_clear(&u);
 }
 
+/*
+ * The same for the scratch buffer: a PCRE token split across chunks is
+ * matched over a flattened copy, made on first use, counted while the
+ * parser holds it and taken back by gparser_free.
+ */
+static void
+test_memory_counter_scratch(void)
+{
+	struct grammar *g = grammar_new("t");
+	struct gnode *root;
+	struct gparser *p;
+	struct tuser u = {0};
+	uint64_t ctr = 0, idle;
+	size_t two[2] = {50, 51};
+	char text[102], *o;
+	bool early, pin_ok;
+
+	memset(text, 'a', 100);
+	memcpy(text + 100, ";", 2);
+	root = g_record(
+	    g, "R", g_field(g, "x", g_limit(g_token(g, "(?:a|b)+(?=;)"), 4096)),
+	    g_token(g, ";"), NULL);
+	grammar_export(g, "root", root);
+	FAIL_IF(compiled(g) == NULL);
+	p = gparser_new(g, root, &u);
+	FAIL_IF(p == NULL);
+	gparser_set_counter(p, &ctr);
+	idle = ctr;
+	o = parse_split(p, &u, text, 101, two, 2, &early, &pin_ok);
+	FAIL_IF_NOT(strncmp(o, "OK {x=", 6) == 0);
+	free(o);
+	gparser_reset(p, 0);
+	/* the arena is back to its first block; the scratch stays */
+	FAIL_IF_NOT(ctr > idle);
+	gparser_free(p);
+	FAIL_IF_NOT(ctr == 0);
+	grammar_free(g);
+	tuser_clear(&u);
+}
+
 static void
 test_tokens(void)
 {
@@ -1994,6 +2034,7 @@ main(void)
 	RUN_TEST(test_record_sequence_field);
 	RUN_TEST(test_field_keys);
 	RUN_TEST(test_memory_counter);
+	RUN_TEST(test_memory_counter_scratch);
 	RUN_TEST(test_tokens);
 	RUN_TEST(test_simple_vs_pcre);
 	RUN_TEST(test_bytes);

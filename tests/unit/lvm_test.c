@@ -1495,8 +1495,8 @@ test_module_not_table(void)
 }
 
 /*
- * haka.policy: criteria, the last eligible entry wins, actions with the
- * entry's name, and the argument errors at the rule file's line. A table
+ * haka.policy: criteria, the last eligible entry wins, actions given the
+ * policy (its name), and the argument errors at the rule file's line. A table
  * with a drop method stands for a packet or a flow.
  */
 static void
@@ -1590,8 +1590,8 @@ test_policy(void)
 
 /*
  * haka.rule_group: init, the rules in order while continue(ret, ...)
- * says so, final when all ran; haka.abort() ends the group; the
- * argument errors are the rule file's.
+ * says so, final when all ran (not after a stop); haka.abort() ends the
+ * group and the event; the argument errors are the rule file's.
  */
 static void
 test_rule_group(void)
@@ -1607,14 +1607,15 @@ test_rule_group(void)
 	    "g:rule{eval = function () add('r1'); return 1 end}\n"
 	    "g:rule{eval = function () add('r2'); return 'stop' end}\n"
 	    "g:rule{eval = function () add('r3') end}\n"
-	    "local all = haka.rule_group{hook = haka.events.started}\n"
+	    "local all = haka.rule_group{hook = haka.events.started,\n"
+	    "  final = function () add('final') end}\n"
 	    "all:rule{eval = function () add('a1') end}\n"
 	    "all:rule{eval = function () add('a2') end}\n"
 	    "haka.rule{on = haka.events.started, eval = function ()\n"
 	    "  haka.log('order %s', table.concat(seen, ',')) end}\n"
 	    "local ab = haka.rule_group{on = haka.events.exiting,\n"
 	    "  final = function () haka.log('not reached') end}\n"
-	    "ab:rule{eval = function () haka.abort() end}\n"
+	    "ab:rule{eval = function () haka.log('aborting'); haka.abort() end}\n"
 	    "ab:rule{eval = function () haka.log('not reached') end}\n"
 	    "haka.rule{on = haka.events.exiting, eval = function ()\n"
 	    "  haka.log('not reached either') end}\n"
@@ -1639,14 +1640,16 @@ test_rule_group(void)
 	    "fails('rule eval function expected', g.rule, g, {})\n"
 	    "fails('rule parameter must be a table', g.rule, g, 3)\n"
 	    "local ok, err = pcall(function () haka.rule_group{on = 3} end)\n"
-	    "assert(err:find('/group.lua:42: rule must bind', 1, true), err)\n";
+	    "assert(err:find('/group.lua:43: rule must bind', 1, true), err)\n";
 
 	FAIL_IF(vm_start(0, 0, false) == NULL);
 	FAIL_IF_NOT(load_text("group.lua", rules) == HK_OK);
 	FAIL_IF_NOT(lvm_rule_count(vm, EV_STARTED) == 3);
 	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
-	FAIL_IF_NOT(log_has("order init,r1,c1,r2,cstop,a1,a2\n"));
+	FAIL_IF_NOT(log_has("order init,r1,c1,r2,cstop,a1,a2,final\n"));
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_EXITING) == 2);
 	FAIL_IF_NOT(lvm_event_simple(vm, EV_EXITING) == HK_OK);
+	FAIL_IF_NOT(log_has("aborting"));
 	FAIL_IF(log_has("not reached"));
 	FAIL_IF(log_has("error"));
 }
