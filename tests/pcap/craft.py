@@ -3,7 +3,7 @@
 
 Run with /usr/bin/python3 (standard library only):
 
-    /usr/bin/python3 tests/pcap/craft.py          # (re)write tests/pcap/{tcp,ipv4,smtp,docs}/*.pcap
+    /usr/bin/python3 tests/pcap/craft.py          # (re)write the captures (not the *-ref.pcap)
     /usr/bin/python3 tests/pcap/craft.py --list   # print every packet of every capture
 
 Every capture is a classic pcap file (little-endian, microsecond
