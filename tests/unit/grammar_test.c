@@ -818,85 +818,58 @@ test_field_keys(void)
 /*
  * gparser_set_counter: the parser's bytes are added, follow the result
  * arena as it grows with an element and shrinks at the next one, and are
- * taken back by gparser_free (the SMTP memcap relies on it).
+ * taken back by gparser_free (the SMTP memcap relies on it). Parsed over
+ * 'sizes' (nsizes chunks), n bytes of 'a' then ';' for the token re, up
+ * to 'limit' bytes; with 'scratch' the token is matched over the
+ * parser's flattened copy (a PCRE token split across chunks), which is
+ * counted too and stays after the element.
  */
-static void
-test_memory_counter(void)
+static bool
+memory_counter(const char *re, uint32_t limit, size_t n, const size_t *sizes,
+               size_t nsizes, bool scratch)
 {
 	struct grammar *g = grammar_new("t");
 	struct gnode *root;
-	struct gparser *p;
+	struct gparser *p = NULL;
 	struct tuser u = {0};
 	uint64_t ctr = 0, idle;
-	size_t n = 100000, one[1];
 	char *text = malloc(n + 2), *o;
-	bool early, pin_ok;
+	bool early, pin_ok, ok = false;
 
-	FAIL_IF(text == NULL);
+	if (text == NULL)
+		goto out;
 	memset(text, 'a', n);
 	memcpy(text + n, ";", 2);
-	root = g_record(g, "R",
-	                g_field(g, "x", g_limit(g_token(g, "[a-z]*"), 1 << 20)),
+	root = g_record(g, "R", g_field(g, "x", g_limit(g_token(g, re), limit)),
 	                g_token(g, ";"), NULL);
 	grammar_export(g, "root", root);
-	FAIL_IF(compiled(g) == NULL);
-	p = gparser_new(g, root, &u);
-	FAIL_IF(p == NULL);
+	if (compiled(g) == NULL || (p = gparser_new(g, root, &u)) == NULL)
+		goto out;
 	gparser_set_counter(p, &ctr);
 	idle = ctr;
-	FAIL_IF_NOT(idle > sizeof(struct gresult));
-	one[0] = n + 1;
-	o = parse_split(p, &u, text, n + 1, one, 1, &early, &pin_ok);
+	o = parse_split(p, &u, text, n + 1, sizes, nsizes, &early, &pin_ok);
+	ok = strncmp(o, "OK {x=", 6) == 0 && idle > sizeof(struct gresult);
 	free(o);
-	/* the 100000-byte value is in the arena while the result lives */
-	FAIL_IF_NOT(gparser_result(p) != NULL && ctr > idle + n);
+	/* the n-byte value is in the arena while the result lives */
+	ok = ok && gparser_result(p) != NULL && ctr > idle + n;
 	gparser_reset(p, 0);
-	FAIL_IF_NOT(ctr == idle);
+	ok = ok && (scratch ? ctr > idle : ctr == idle);
 	gparser_free(p);
-	FAIL_IF_NOT(ctr == 0);
+	ok = ok && ctr == 0;
+out:
 	free(text);
 	grammar_free(g);
 	tuser_clear(&u);
+	return ok;
 }
 
-/*
- * The same for the scratch buffer: a PCRE token split across chunks is
- * matched over a flattened copy, made on first use, counted while the
- * parser holds it and taken back by gparser_free.
- */
 static void
-test_memory_counter_scratch(void)
+test_memory_counter(void)
 {
-	struct grammar *g = grammar_new("t");
-	struct gnode *root;
-	struct gparser *p;
-	struct tuser u = {0};
-	uint64_t ctr = 0, idle;
-	size_t two[2] = {50, 51};
-	char text[102], *o;
-	bool early, pin_ok;
+	size_t one[1] = {100001}, two[2] = {50, 51};
 
-	memset(text, 'a', 100);
-	memcpy(text + 100, ";", 2);
-	root = g_record(
-	    g, "R", g_field(g, "x", g_limit(g_token(g, "(?:a|b)+(?=;)"), 4096)),
-	    g_token(g, ";"), NULL);
-	grammar_export(g, "root", root);
-	FAIL_IF(compiled(g) == NULL);
-	p = gparser_new(g, root, &u);
-	FAIL_IF(p == NULL);
-	gparser_set_counter(p, &ctr);
-	idle = ctr;
-	o = parse_split(p, &u, text, 101, two, 2, &early, &pin_ok);
-	FAIL_IF_NOT(strncmp(o, "OK {x=", 6) == 0);
-	free(o);
-	gparser_reset(p, 0);
-	/* the arena is back to its first block; the scratch stays */
-	FAIL_IF_NOT(ctr > idle);
-	gparser_free(p);
-	FAIL_IF_NOT(ctr == 0);
-	grammar_free(g);
-	tuser_clear(&u);
+	FAIL_IF_NOT(memory_counter("[a-z]*", 1 << 20, 100000, one, 1, false));
+	FAIL_IF_NOT(memory_counter("(?:a|b)+(?=;)", 4096, 100, two, 2, true));
 }
 
 static void
@@ -2034,7 +2007,6 @@ main(void)
 	RUN_TEST(test_record_sequence_field);
 	RUN_TEST(test_field_keys);
 	RUN_TEST(test_memory_counter);
-	RUN_TEST(test_memory_counter_scratch);
 	RUN_TEST(test_tokens);
 	RUN_TEST(test_simple_vs_pcre);
 	RUN_TEST(test_bytes);
