@@ -75,6 +75,13 @@ struct flow_table *flow_table_new(uint32_t max_flows);
 void flow_table_free(struct flow_table *t);
 
 /*
+ * The table's hash of a 4-tuple, the same in both orientations. Seeded
+ * with a secret drawn when the table is made: two tables disagree.
+ */
+uint32_t flow_table_hash(const struct flow_table *t, uint32_t a, uint32_t b,
+                         uint16_t pa, uint16_t pb);
+
+/*
  * Find the connection of a segment src:sport -> dst:dport in either
  * orientation; *dir tells the segment's direction. NULL if none.
  */

@@ -1,12 +1,14 @@
 /*
- * The connection table: chained hash on a symmetric hash of the 4-tuple,
- * grown by doubling, and two timeout lists ordered by last activity.
+ * The connection table: chained hash on a seeded symmetric hash of the
+ * 4-tuple, grown by doubling, and two timeout lists ordered by last
+ * activity.
  * Called by the engine's TCP session code.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <haka/flow.h>
+#include <haka/hash.h>
 
 struct flow_table {
 	struct flow **buckets;
@@ -14,6 +16,7 @@ struct flow_table {
 	uint32_t count;
 	uint32_t max;
 	uint64_t created;
+	uint64_t seed;
 	struct flow *lhead[FLOW_LIST_COUNT], *ltail[FLOW_LIST_COUNT];
 };
 
@@ -38,26 +41,19 @@ tcp_state_str(enum tcp_state st)
 	return state_names[st];
 }
 
-static uint32_t
-mix32(uint32_t h)
+/*
+ * The same hash for both orientations of a 4-tuple (its two ends taken
+ * in a fixed order), seeded with the table's secret: the tuples are the
+ * senders' choice, and an unseeded hash would let them fill one chain.
+ */
+uint32_t
+flow_table_hash(const struct flow_table *t, uint32_t a, uint32_t b, uint16_t pa,
+                uint16_t pb)
 {
-	h ^= h >> 16;
-	h *= 0x7feb352d;
-	h ^= h >> 15;
-	h *= 0x846ca68b;
-	h ^= h >> 16;
-	return h;
-}
+	uint64_t x = (uint64_t)a << 16 | pa, y = (uint64_t)b << 16 | pb;
+	uint64_t lo = x < y ? x : y, hi = x < y ? y : x;
 
-/* The same hash for both orientations of a 4-tuple. */
-static uint32_t
-flow_hash(uint32_t a, uint32_t b, uint16_t pa, uint16_t pb)
-{
-	uint32_t x = a ^ b;
-	uint32_t y = (uint32_t)pa ^ (uint32_t)pb;
-	uint32_t z = (a + b) * 0x9e3779b1u + ((uint32_t)pa + pb);
-
-	return mix32(x * 31 + y + mix32(z));
+	return (uint32_t)(hk_mix64(hk_mix64(t->seed ^ lo) ^ hi) >> 32);
 }
 
 struct flow_table *
@@ -74,6 +70,7 @@ flow_table_new(uint32_t max_flows)
 		return NULL;
 	}
 	t->max = max_flows;
+	t->seed = hk_secret_seed(t);
 	return t;
 }
 
@@ -90,7 +87,7 @@ struct flow *
 flow_lookup(struct flow_table *t, uint32_t src, uint32_t dst, uint16_t sport,
             uint16_t dport, enum flow_dir *dir)
 {
-	uint32_t h = flow_hash(src, dst, sport, dport);
+	uint32_t h = flow_table_hash(t, src, dst, sport, dport);
 	struct flow *f;
 
 	for (f = t->buckets[h & t->mask]; f != NULL; f = f->hnext) {
@@ -174,7 +171,7 @@ flow_create(struct flow_table *t, uint32_t cli, uint32_t srv, uint16_t cport,
 	f->srv_ip = srv;
 	f->cli_port = cport;
 	f->srv_port = sport;
-	f->hash = flow_hash(cli, srv, cport, sport);
+	f->hash = flow_table_hash(t, cli, srv, cport, sport);
 	f->first_ts = *now;
 	f->last_ts = *now;
 	f->lua_ref = -2; /* LUA_NOREF */

@@ -36,9 +36,8 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
+#include <haka/hash.h>
 #include <haka/ipv4.h>
 
 #define DEFRAG_DEF_MEMCAP       (32ULL << 20)
@@ -131,17 +130,6 @@ defrag_time_ns(const struct hk_time *t)
 	return sec * 1000000000LL + t->nsec;
 }
 
-static uint64_t
-defrag_mix(uint64_t h)
-{
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebULL;
-	h ^= h >> 31;
-	return h;
-}
-
 /*
  * The key is chosen by the sender, so the hash is seeded with a secret
  * per-instance value; chains are short unless the seed leaks, and are
@@ -153,8 +141,8 @@ defrag_hash(const struct defrag *d, uint32_t src, uint32_t dst, uint16_t id,
 {
 	uint64_t h;
 
-	h = defrag_mix(d->seed ^ ((uint64_t)src << 32 | dst));
-	h = defrag_mix(h ^ ((uint64_t)id << 8 | proto));
+	h = hk_mix64(d->seed ^ ((uint64_t)src << 32 | dst));
+	h = hk_mix64(h ^ ((uint64_t)id << 8 | proto));
 	return (uint32_t)(h >> 32);
 }
 
@@ -472,7 +460,6 @@ defrag_new(const struct defrag_conf *conf, anomaly_fn anom, void *anom_arg)
 {
 	struct defrag *d;
 	uint32_t nb = DEFRAG_MIN_BUCKETS;
-	struct timespec ts;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return NULL;
@@ -497,13 +484,7 @@ defrag_new(const struct defrag_conf *conf, anomaly_fn anom, void *anom_arg)
 		return NULL;
 	}
 	d->mask = nb - 1;
-	if (getrandom(&d->seed, sizeof(d->seed), GRND_NONBLOCK) !=
-	    (ssize_t)sizeof(d->seed)) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		d->seed = defrag_mix((uint64_t)(uintptr_t)d ^
-		                     ((uint64_t)ts.tv_sec << 32) ^
-		                     (uint64_t)ts.tv_nsec);
-	}
+	d->seed = hk_secret_seed(d);
 	return d;
 }
 

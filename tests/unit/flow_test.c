@@ -1,6 +1,7 @@
 /*
  * Unit tests for src/flow/flow.c: creation and lookup in both
- * orientations, tuples that hash alike, growth of the table past its
+ * orientations, the seeded symmetric hash (tuples that collide in one
+ * table are spread in another), growth of the table past its
  * initial 1024 buckets, destruction, the timeout lists (ordered by last
  * activity, flow_touch moves to the tail), flow_any, the table limit and
  * tcp_state_str.
@@ -93,10 +94,7 @@ test_create_lookup(void)
 	FAIL_IF(flow_lookup(tab, CLI + 1, SRV, 1234, 25, &d) != NULL);
 	FAIL_IF(flow_lookup(tab, CLI, CLI, 1234, 25, &d) != NULL);
 
-	/*
-	 * The hash is symmetric, so the same addresses with swapped ports
-	 * land in the same bucket: a different connection, told apart.
-	 */
+	/* The same addresses with the ports swapped: another connection. */
 	g = flow_create(tab, CLI, SRV, 25, 1234, &now);
 	FAIL_IF(g == NULL || g == f || g->id != 2);
 	FAIL_IF_NOT(found_both(f, CLI, SRV, 1234, 25));
@@ -163,6 +161,52 @@ test_growth(void)
 		flow_destroy(tab, f);
 	}
 	FAIL_IF(flow_count(tab) != 0 || flow_any(tab) != NULL);
+	drop_table();
+}
+
+/*
+ * The hash is the same for both orientations, and seeded per table: 64
+ * tuples that an attacker found to share a bucket of one table (its
+ * first 1024 buckets) are spread over the buckets of another. With an
+ * unseeded hash they would all share one chain there too. The chance
+ * that 5 of 64 random hashes share one of 1024 buckets is below 1e-5.
+ */
+static void
+test_seeded_hash(void)
+{
+	struct flow_table *other;
+	static uint8_t seen[1024];
+	uint32_t cli[64], srv, h, x = 7, n = 0, i;
+	uint16_t port[64];
+	uint8_t most = 0;
+
+	fresh(1000);
+	other = flow_table_new(1000);
+	FAIL_IF(other == NULL);
+	for (i = 0; i < 1000; i++) {
+		x = x * 1103515245 + 12345;
+		h = flow_table_hash(tab, CLI + x, SRV, (uint16_t)(x >> 7), 25);
+		FAIL_IF(h != flow_table_hash(tab, SRV, CLI + x, 25,
+		                             (uint16_t)(x >> 7)));
+	}
+	srv = SRV;
+	for (i = 0; n < 64 && i < 10000000; i++) {
+		x = x * 1103515245 + 12345;
+		if ((flow_table_hash(tab, x, srv, (uint16_t)(x >> 16), 25) &
+		     1023) != 0)
+			continue;
+		cli[n] = x;
+		port[n++] = (uint16_t)(x >> 16);
+	}
+	FAIL_IF(n != 64);
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < n; i++) {
+		h = flow_table_hash(other, cli[i], srv, port[i], 25) & 1023;
+		if (++seen[h] > most)
+			most = seen[h];
+	}
+	flow_table_free(other);
+	FAIL_IF(most > 4);
 	drop_table();
 }
 
@@ -355,6 +399,7 @@ int
 main(void)
 {
 	RUN_TEST(test_create_lookup);
+	RUN_TEST(test_seeded_hash);
 	RUN_TEST(test_growth);
 	RUN_TEST(test_destroy);
 	RUN_TEST(test_expiry);
