@@ -693,6 +693,8 @@ push_view(lua_State *L, int target)
  * use the library itself, which only C can reach now: the strings'
  * metatable is locked too.
  */
+static void lock_modules(lua_State *L);
+
 static void
 lock_libs(lua_State *L)
 {
@@ -723,6 +725,7 @@ lock_libs(lua_State *L)
 		lua_pop(L, 1);
 	}
 	lua_pop(L, 2);
+	lock_modules(L);
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &locked_key);
 	lua_pushliteral(L, "");
 	if (lua_getmetatable(L, -1)) {
@@ -731,6 +734,149 @@ lock_libs(lua_State *L)
 		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
+}
+
+/*
+ * Replace the table at field key of the table at parent by a read-only
+ * view of it named name (as lock_libs does), a callable table by a
+ * callable view: the view goes into the set of views (index set, for
+ * rawset) and into map (the table -> its view). Nothing if the field is
+ * not a table.
+ */
+static void
+lock_field(lua_State *L, int parent, const char *key, const char *name, int set,
+           int map)
+{
+	parent = lua_absindex(L, parent);
+	set = lua_absindex(L, set);
+	map = lua_absindex(L, map);
+	if (lua_getfield(L, parent, key) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		return;
+	}
+	lua_pushstring(L, name);
+	lua_pushcclosure(L, lib_newindex, 1);
+	push_view(L, -2); /* the table, its view */
+	if (lua_getmetatable(L, -2)) {
+		if (lua_getfield(L, -1, "__call") != LUA_TNIL) {
+			lua_getmetatable(L, -3);
+			lua_insert(L, -2);
+			lua_setfield(L, -2, "__call");
+			lua_pop(L, 1);
+		} else {
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+	lua_pushvalue(L, -2);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, map);
+	lua_pushvalue(L, -1);
+	lua_pushstring(L, name);
+	lua_rawset(L, set);
+	lua_setfield(L, parent, key);
+	lua_pop(L, 1);
+}
+
+/*
+ * In the values of the table at t (LOADED) and the first upvalues of the
+ * functions there (PRELOAD's loaders), a table of map becomes its view:
+ * require('smtp') is the view that haka.dissectors.smtp is.
+ */
+static void
+views_in(lua_State *L, int t, int map)
+{
+	t = lua_absindex(L, t);
+	map = lua_absindex(L, map);
+	lua_pushnil(L);
+	while (lua_next(L, t) != 0) {
+		if (lua_type(L, -1) == LUA_TTABLE) {
+			lua_pushvalue(L, -1);
+			if (lua_rawget(L, map) == LUA_TTABLE) {
+				lua_pushvalue(L, -3);
+				lua_insert(L, -2);
+				lua_rawset(
+				    L, t); /* an existing key: next goes on */
+			} else {
+				lua_pop(L, 1);
+			}
+		} else if (lua_type(L, -1) == LUA_TFUNCTION &&
+		           lua_getupvalue(L, -1, 1) != NULL) {
+			if (lua_type(L, -1) == LUA_TTABLE &&
+			    lua_rawget(L, map) == LUA_TTABLE)
+				lua_setupvalue(L, -2, 1);
+			else
+				lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+}
+
+/*
+ * The engine's module tables are shared by every rule file as the
+ * libraries are, and locked the same way: haka, haka.events,
+ * haka.alert, haka.log, haka.policy, haka.dissectors, each dissector's
+ * table and its events and policies tables become read-only views,
+ * from the leaves up, so that a rule file's haka.rule = ... or
+ * smtp.events.command = nil fails at its line instead of changing them
+ * for every file. What the views hold is not locked: events, policies
+ * (haka.policy adds entries to them) and the tables given to rules.
+ * The set of views is on top of the stack, and stays there.
+ */
+static void
+lock_modules(lua_State *L)
+{
+	static const char *const in_haka[] = {"events", "alert", "log",
+	                                      "policy"};
+	const char *d, *name;
+	size_t i;
+	int set = lua_gettop(L), map, g, h, dis, dt;
+
+	luaL_checkstack(L, 24, "locking the module tables");
+	lua_newtable(L);
+	map = lua_gettop(L);
+	lua_pushglobaltable(L);
+	g = lua_gettop(L);
+	if (lua_getfield(L, g, "haka") != LUA_TTABLE) {
+		lua_settop(L, set);
+		return;
+	}
+	h = lua_gettop(L);
+	if (lua_getfield(L, h, "dissectors") == LUA_TTABLE) {
+		dis = lua_gettop(L);
+		lua_pushnil(L);
+		while (lua_next(L, dis) != 0) {
+			dt = lua_gettop(L);
+			if (lua_type(L, -2) != LUA_TSTRING ||
+			    lua_type(L, -1) != LUA_TTABLE) {
+				lua_pop(L, 1);
+				continue;
+			}
+			d = lua_tostring(L, -2);
+			name =
+			    lua_pushfstring(L, "haka.dissectors.%s.events", d);
+			lock_field(L, dt, "events", name, set, map);
+			name = lua_pushfstring(L, "haka.dissectors.%s.policies",
+			                       d);
+			lock_field(L, dt, "policies", name, set, map);
+			name = lua_pushfstring(L, "haka.dissectors.%s", d);
+			lock_field(L, dis, d, name, set, map);
+			lua_settop(L, dt - 1);
+		}
+	}
+	lua_settop(L, h);
+	lock_field(L, h, "dissectors", "haka.dissectors", set, map);
+	for (i = 0; i < HK_ARRAY_SIZE(in_haka); i++) {
+		name = lua_pushfstring(L, "haka.%s", in_haka[i]);
+		lock_field(L, h, in_haka[i], name, set, map);
+		lua_pop(L, 1);
+	}
+	lock_field(L, g, "haka", "haka", set, map);
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	views_in(L, -1, map);
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	views_in(L, -1, map);
+	lua_settop(L, set);
 }
 
 /*

@@ -588,6 +588,80 @@ test_global_replace_refused(void)
 }
 
 /*
+ * The engine's module tables are locked as the libraries are: each of
+ * these assignments fails at its line with the table's name (the first
+ * also through rawset), and a second rule file still finds what the
+ * first tried to replace. require() gives the same locked tables that
+ * haka holds, and reading, pairs(), calling haka.alert, haka.log and
+ * haka.policy, and a strict events table's error work through them.
+ */
+static void
+test_module_tables_locked(void)
+{
+	static const struct {
+		const char *text, *msg;
+	} cases[] = {
+	    {"haka.rule = nil\n", "assignment to haka.rule refused"},
+	    {"function haka.helper () end\n",
+	     "assignment to haka.helper refused"},
+	    {"rawset(haka, 'rule', print)\n",
+	     "assignment to a field of the shared library 'haka' refused"},
+	    {"haka.events.started = 1\n",
+	     "assignment to haka.events.started refused"},
+	    {"haka.alert.address = nil\n",
+	     "assignment to haka.alert.address refused"},
+	    {"haka.log.info = print\n", "assignment to haka.log.info refused"},
+	    {"haka.policy.x = 1\n", "assignment to haka.policy.x refused"},
+	    {"haka.dissectors.smtp = nil\n",
+	     "assignment to haka.dissectors.smtp refused"},
+	    {"require('smtp').install_tcp_rule = nil\n",
+	     "assignment to haka.dissectors.smtp.install_tcp_rule refused"},
+	    {"require('smtp').events.command = nil\n",
+	     "assignment to haka.dissectors.smtp.events.command refused"},
+	    {"local t = require('protocol/tcp_connection')\n"
+	     "t.policies.next_dissector = nil\n",
+	     "assignment to haka.dissectors.tcp_connection.policies."
+	     "next_dissector refused"},
+	};
+	static const char still[] =
+	    "local smtp = require('smtp')\n"
+	    "assert(smtp == haka.dissectors.smtp)\n"
+	    "assert(require('haka/policy') == haka.policy)\n"
+	    "assert(require('protocol/tcp_connection') ==\n"
+	    "  haka.dissectors.tcp_connection)\n"
+	    "assert(type(haka.rule) == 'function' and haka.helper == nil)\n"
+	    "assert(type(smtp.install_tcp_rule) == 'function')\n"
+	    "assert(type(haka.alert.address) == 'function')\n"
+	    "assert(getmetatable(haka) == 'locked')\n"
+	    "local n = 0\n"
+	    "for k in pairs(haka) do n = n + 1 end\n"
+	    "assert(n >= 10, n)\n"
+	    "local ok, err = pcall(function () return smtp.events.comand end)\n"
+	    "assert(not ok and err:find('unknown event', 1, true), err)\n"
+	    "haka.policy{on = haka.dissectors.tcp_connection.policies\n"
+	    "  .next_dissector, port = 25, action = smtp.install}\n"
+	    "haka.rule{on = smtp.events.command, eval = function () end}\n"
+	    "haka.log.info('still %s', 'there')\n";
+	char name[32];
+	size_t i;
+
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	for (i = 0; i < HK_ARRAY_SIZE(cases); i++) {
+		log_reset();
+		snprintf(name, sizeof(name), "lock%zu.lua", i);
+		FAIL_IF_NOT(load_text(name, cases[i].text) == HK_ERR);
+		if (!log_has(cases[i].msg))
+			fprintf(stderr, "case %zu: '%s' not logged\n", i,
+			        cases[i].msg);
+		FAIL_IF_NOT(log_has(cases[i].msg));
+	}
+	log_reset();
+	FAIL_IF_NOT(load_text("lock_still.lua", still) == HK_OK);
+	FAIL_IF_NOT(log_has("still there"));
+	FAIL_IF_NOT(lvm_rule_count(vm, EV_SMTP_COMMAND) == 1);
+}
+
+/*
  * The lock cannot be taken off: the metatables of _G and of the private
  * environments are protected (__metatable), rawset refuses _G, so none
  * of these attempts leaks a name to the other rule files or turns strict
@@ -1863,6 +1937,7 @@ main(void)
 	RUN(test_private_environments);
 	RUN(test_global_table_locked);
 	RUN(test_global_replace_refused);
+	RUN(test_module_tables_locked);
 	RUN(test_global_table_lock_cannot_be_removed);
 	RUN(test_no_dangerous_functions);
 	RUN(test_io_os_allowed);
