@@ -130,7 +130,8 @@ struct gparser {
 	pcre2_match_data *md;
 	struct gparse_error err;
 	char errfield[24];
-	struct gframe frames[GRAMMAR_MAX_DEPTH];
+	unsigned frames_cap; /* the grammar's frames_max, or more */
+	struct gframe frames[];
 };
 
 /* --- arena ----------------------------------------------------------- */
@@ -449,9 +450,9 @@ gp_push(struct gparser *p, const struct gnode *n, bool want,
 {
 	struct gframe *f;
 
-	if (p->depth == GRAMMAR_MAX_DEPTH)
-		return gp_fail(p, false, "grammar nesting deeper than %d",
-		               GRAMMAR_MAX_DEPTH);
+	if (p->depth == (int)p->frames_cap)
+		return gp_fail(p, false, "grammar nesting deeper than %u",
+		               p->frames_cap);
 	f = &p->frames[p->depth++];
 	memset(f, 0, sizeof(*f));
 	f->node = n;
@@ -1563,6 +1564,13 @@ gp_fast_element(struct gparser *p)
 static _Thread_local struct gparser *gp_pool[GP_POOL_MAX];
 static _Thread_local unsigned gp_pool_len;
 
+/* Bytes of a parser with a stack of cap frames. */
+static size_t
+gp_size(unsigned cap)
+{
+	return offsetof(struct gparser, frames) + cap * sizeof(struct gframe);
+}
+
 static void
 gp_destroy(struct gparser *p)
 {
@@ -1582,7 +1590,7 @@ static size_t
 gp_memory(const struct gparser *p)
 {
 	const struct gp_block *b;
-	size_t n = sizeof(*p) + p->scratch_cap;
+	size_t n = gp_size(p->frames_cap) + p->scratch_cap;
 
 	for (b = p->afirst; b != NULL; b = b->next)
 		n += sizeof(*b) + b->cap;
@@ -1606,12 +1614,23 @@ gparser_new(const struct grammar *g, const struct gnode *root, void *user)
 	pcre2_match_data *md = NULL;
 	uint8_t *scratch = NULL;
 	size_t scratch_cap = 0;
-	struct gparser *p;
+	struct gparser *p, *q;
+	unsigned cap;
 
 	if (g == NULL || root == NULL || !g->compiled)
 		return NULL;
 	if (gp_pool_len > 0) {
-		p = gp_pool[--gp_pool_len];
+		p = gp_pool[gp_pool_len - 1];
+		cap = p->frames_cap;
+		if (cap < g->frames_max) {
+			/* made for a shallower grammar: only the stack grows */
+			q = realloc(p, gp_size(g->frames_max));
+			if (q == NULL)
+				return NULL;
+			p = q;
+			cap = g->frames_max;
+		}
+		gp_pool_len--;
 		blk = p->afirst;
 		md = p->md;
 		/* a scratch too small for this grammar is made again lazily */
@@ -1622,13 +1641,15 @@ gparser_new(const struct grammar *g, const struct gnode *root, void *user)
 			free(p->scratch);
 	} else {
 		/* The frame stack is initialised on push. */
-		p = malloc(sizeof(*p));
+		cap = g->frames_max;
+		p = malloc(gp_size(cap));
 		if (p == NULL)
 			return NULL;
 		blk = gp_block_new(GP_BLOCK_MIN);
 		md = pcre2_match_data_create(1, NULL);
 	}
 	memset(p, 0, offsetof(struct gparser, frames));
+	p->frames_cap = cap;
 	p->g = g;
 	p->root = root;
 	p->user = user;

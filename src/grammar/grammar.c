@@ -654,24 +654,27 @@ g_succ(const struct gnode *n, unsigned i)
 
 /*
  * Longest chain of frames from n. A cycle (a branch default pointing
- * back up) is allowed; its depth is checked while parsing.
+ * back up) is allowed and sets *cyclic; its depth is checked while
+ * parsing.
  */
 static unsigned
-g_depth(const struct gnode *n, unsigned *memo, uint8_t *onstack)
+g_depth(const struct gnode *n, unsigned *memo, uint8_t *onstack, bool *cyclic)
 {
 	unsigned i, d, best = 0;
 	struct gnode *c;
 
 	if (memo[n->id] != 0)
 		return memo[n->id];
-	if (onstack[n->id])
+	if (onstack[n->id]) {
+		*cyclic = true;
 		return 0;
+	}
 	onstack[n->id] = 1;
 	for (i = 0; i < g_nsucc(n); i++) {
 		c = g_succ(n, i);
 		if (c == NULL)
 			continue;
-		d = g_depth(c, memo, onstack);
+		d = g_depth(c, memo, onstack, cyclic);
 		if (d > best)
 			best = d;
 		if (best > GRAMMAR_MAX_DEPTH)
@@ -796,6 +799,7 @@ grammar_compile(struct grammar *g, char *err, size_t errlen)
 	struct gnode *n;
 	unsigned *memo, i, d;
 	uint8_t *onstack;
+	bool cyclic = false;
 
 	if (g->oom) {
 		snprintf(err, errlen,
@@ -814,7 +818,7 @@ grammar_compile(struct grammar *g, char *err, size_t errlen)
 		return HK_ERR;
 	}
 	for (i = 0; i < g->nexports; i++) {
-		d = g_depth(g->exports[i].node, memo, onstack);
+		d = g_depth(g->exports[i].node, memo, onstack, &cyclic);
 		if (d > GRAMMAR_MAX_DEPTH) {
 			snprintf(err, errlen,
 			         "export '%s': nesting deeper than %d nodes",
@@ -824,6 +828,15 @@ grammar_compile(struct grammar *g, char *err, size_t errlen)
 			return HK_ERR;
 		}
 	}
+	/* Any node can be a parser's root (gparser_new). */
+	g->frames_max = 1;
+	for (n = g->nodes; n != NULL; n = n->all_next) {
+		d = g_depth(n, memo, onstack, &cyclic);
+		if (d > g->frames_max)
+			g->frames_max = d;
+	}
+	if (cyclic || g->frames_max > GRAMMAR_MAX_DEPTH)
+		g->frames_max = GRAMMAR_MAX_DEPTH;
 	memset(onstack, 0, g->nnodes + 1);
 	for (n = g->nodes; n != NULL; n = n->all_next)
 		(void)g_fast(n, onstack);

@@ -141,6 +141,11 @@ struct grammar {
 	bool oom; /* a builder could not allocate */
 	bool compiled;
 	size_t scratch_max; /* bytes a PCRE token may need flattened */
+	/*
+	 * Frames a parser of this grammar can need: the longest chain of
+	 * nodes, or GRAMMAR_MAX_DEPTH when a branch loops back up.
+	 */
+	unsigned frames_max;
 	pcre2_match_context *mctx;
 };
 

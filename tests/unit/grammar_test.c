@@ -863,6 +863,63 @@ out:
 	return ok;
 }
 
+/* A token "xy" inside depth - 1 records: depth frames to parse. */
+static struct gnode *
+nested(struct grammar *g, unsigned depth)
+{
+	struct gnode *n = g_field(g, "t", g_token(g, "xy"));
+
+	for (depth -= 2; depth > 0; depth--)
+		n = g_record(g, NULL, n, NULL);
+	grammar_export(g, "n", n);
+	return n;
+}
+
+/*
+ * A parser's frame stack is as deep as its grammar needs, not
+ * GRAMMAR_MAX_DEPTH frames for every connection: a parser of a 3-node
+ * grammar counts fewer bytes than one of a 64-node chain, by more than
+ * 61 frames of 64 bytes. The shallow one goes back to the pool and is
+ * taken for the deep grammar, whose stack must then grow (ASan sees an
+ * overflow if not), and both parse "xy" fed a byte at a time, where the
+ * frame machine pushes every frame (it fails if one is missing).
+ */
+static void
+test_frames_sized(void)
+{
+	struct grammar *gs = grammar_new("shallow"), *gd = grammar_new("deep");
+	struct gnode *rs = nested(gs, 3), *rd = nested(gd, GRAMMAR_MAX_DEPTH);
+	struct gparser *p;
+	struct tuser u = {0};
+	uint64_t cs = 0, cd = 0, idle;
+	size_t ones[2] = {1, 1};
+	bool early, pin_ok;
+	char *o;
+
+	FAIL_IF(compiled(gs) == NULL || compiled(gd) == NULL);
+	p = gparser_new(gs, rs, &u);
+	FAIL_IF(p == NULL);
+	gparser_set_counter(p, &cs);
+	idle = cs; /* gparser_free takes it back */
+	o = parse_split(p, &u, "xy", 2, ones, 2, &early, &pin_ok);
+	FAIL_IF(strncmp(o, "OK ", 3) != 0);
+	free(o);
+	gparser_free(p);
+	p = gparser_new(gd, rd, &u);
+	FAIL_IF(p == NULL);
+	gparser_set_counter(p, &cd);
+	FAIL_IF(cs != 0 || cd < idle + (GRAMMAR_MAX_DEPTH - 3) * 64);
+	o = parse_split(p, &u, "xy", 2, ones, 2, &early, &pin_ok);
+	if (strncmp(o, "OK ", 3) != 0)
+		fprintf(stderr, "  deep: %s\n", o);
+	FAIL_IF(strncmp(o, "OK ", 3) != 0);
+	free(o);
+	gparser_free(p);
+	grammar_free(gs);
+	grammar_free(gd);
+	tuser_clear(&u);
+}
+
 static void
 test_memory_counter(void)
 {
@@ -2007,6 +2064,7 @@ main(void)
 	RUN_TEST(test_record_sequence_field);
 	RUN_TEST(test_field_keys);
 	RUN_TEST(test_memory_counter);
+	RUN_TEST(test_frames_sized);
 	RUN_TEST(test_tokens);
 	RUN_TEST(test_simple_vs_pcre);
 	RUN_TEST(test_bytes);
