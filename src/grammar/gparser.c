@@ -48,7 +48,7 @@
 
 #include "grammar/grammar_priv.h"
 
-#define GP_BLOCK_MIN     4096
+#define GP_BLOCK_MIN     2048
 #define GP_BLOCK_MAX     (256u << 10)
 #define GP_CONTEXT_BYTES 100 /* of input logged with a parse error */
 #define GP_TRACE_BYTES   20  /* of input logged with a token */
