@@ -554,6 +554,20 @@ test_global_table_locked(void)
 	                                     "_G.y == nil)\n") == HK_OK);
 }
 
+/* Loading text as the file PREFIX<i>.lua fails and logs msg. */
+static bool
+load_refused(const char *prefix, size_t i, const char *text, const char *msg)
+{
+	char name[32];
+
+	log_reset();
+	snprintf(name, sizeof(name), "%s%zu.lua", prefix, i);
+	if (load_text(name, text) == HK_ERR && log_has(msg))
+		return true;
+	fprintf(stderr, "case %zu: not refused with '%s'\n", i, msg);
+	return false;
+}
+
 /*
  * Replacing a shared global that exists (string, haka, ...) is refused
  * like creating one, at load and at event time, and through rawset: the
@@ -642,19 +656,12 @@ test_module_tables_locked(void)
 	    "  .next_dissector, port = 25, action = smtp.install}\n"
 	    "haka.rule{on = smtp.events.command, eval = function () end}\n"
 	    "haka.log.info('still %s', 'there')\n";
-	char name[32];
 	size_t i;
 
 	FAIL_IF(vm_start(0, 0, false) == NULL);
-	for (i = 0; i < HK_ARRAY_SIZE(cases); i++) {
-		log_reset();
-		snprintf(name, sizeof(name), "lock%zu.lua", i);
-		FAIL_IF_NOT(load_text(name, cases[i].text) == HK_ERR);
-		if (!log_has(cases[i].msg))
-			fprintf(stderr, "case %zu: '%s' not logged\n", i,
-			        cases[i].msg);
-		FAIL_IF_NOT(log_has(cases[i].msg));
-	}
+	for (i = 0; i < HK_ARRAY_SIZE(cases); i++)
+		FAIL_IF_NOT(
+		    load_refused("lock", i, cases[i].text, cases[i].msg));
 	log_reset();
 	FAIL_IF_NOT(load_text("lock_still.lua", still) == HK_OK);
 	FAIL_IF_NOT(log_has("still there"));
@@ -948,19 +955,12 @@ test_rule_validation(void)
 	    {"local p = require('smtp').policies.next_dissector\n",
 	     ".lua:1: unknown policy 'next_dissector' of smtp (it has none)"},
 	};
-	char name[32];
 	size_t i;
 
 	FAIL_IF(vm_start(0, 0, false) == NULL);
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		log_reset();
-		snprintf(name, sizeof(name), "invalid%zu.lua", i);
-		FAIL_IF_NOT(load_text(name, cases[i].text) == HK_ERR);
-		if (!log_has(cases[i].msg))
-			fprintf(stderr, "case %zu: '%s' not logged\n", i,
-			        cases[i].msg);
-		FAIL_IF_NOT(log_has(cases[i].msg));
-	}
+	for (i = 0; i < HK_ARRAY_SIZE(cases); i++)
+		FAIL_IF_NOT(
+		    load_refused("invalid", i, cases[i].text, cases[i].msg));
 	for (i = 0; i < EV_COUNT; i++)
 		FAIL_IF_NOT(lvm_rule_count(vm, (enum hk_event)i) == 0);
 	/* The strict tables' metatables are not reachable from rules. */
