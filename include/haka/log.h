@@ -61,7 +61,7 @@ int log_section_valid(const char *s, size_t len);
 void hk_log(enum log_level level, const char *section, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void hk_vlog(enum log_level level, const char *section, const char *fmt,
-             va_list ap);
+             va_list ap) __attribute__((format(printf, 3, 0)));
 
 /*
  * Print one message of untrusted text (a rule's haka.log, bytes from the

@@ -45,6 +45,9 @@ struct fz_out {
 static struct grammar *G;
 static const struct gnode *roots[4];
 
+static void out_printf(struct fz_out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 out_printf(struct fz_out *o, const char *fmt, ...)
 {

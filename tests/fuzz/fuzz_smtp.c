@@ -41,16 +41,17 @@ h_want(void *arg)
 	return true;
 }
 
+/* Read by nobody: makes the content's bytes be read. */
+volatile uint8_t fz_content_sink;
+
 static void
 h_content(void *arg, struct flow *f, const uint8_t *p, size_t len, bool last)
 {
-	static volatile uint8_t sink;
-
 	(void)arg;
 	(void)f;
 	(void)last;
 	if (len > 0)
-		sink ^= p[0] ^ p[len - 1];
+		fz_content_sink ^= p[0] ^ p[len - 1];
 }
 
 static void
