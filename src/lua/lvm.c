@@ -685,63 +685,11 @@ push_view(lua_State *L, int target)
 }
 
 /*
- * The standard libraries are shared by every rule file, by the modules and
- * by the engine's own Lua code (haka.log calls string.format): each global
- * library table is replaced by an empty read-only view of it, so that
- * string.find = nil or function string.trim () fails with a clear error
- * instead of changing them for everyone. The string methods ("x":find)
- * use the library itself, which only C can reach now: the strings'
- * metatable is locked too.
- */
-static void lock_modules(lua_State *L);
-
-static void
-lock_libs(lua_State *L)
-{
-	static const char *const libs[] = {
-	    LUA_STRLIBNAME,  LUA_TABLIBNAME, LUA_MATHLIBNAME,
-	    LUA_UTF8LIBNAME, LUA_COLIBNAME,  LUA_DBLIBNAME,
-	    LUA_IOLIBNAME,   LUA_OSLIBNAME,  NULL};
-	int i;
-
-	lua_newtable(L); /* the set of views: view -> name */
-	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-	lua_pushglobaltable(L);
-	for (i = 0; libs[i] != NULL; i++) {
-		if (lua_getfield(L, -1, libs[i]) != LUA_TTABLE) {
-			lua_pop(L, 1);
-			continue;
-		}
-		lua_pushstring(L, libs[i]);
-		lua_pushcclosure(L, lib_newindex, 1);
-		push_view(L, -2);
-		lua_pushvalue(L, -1);
-		lua_pushstring(L, libs[i]);
-		lua_rawset(L, -7);
-		/* require('string') is the view too, not the library. */
-		lua_pushvalue(L, -1);
-		lua_setfield(L, -5, libs[i]);
-		lua_setfield(L, -3, libs[i]);
-		lua_pop(L, 1);
-	}
-	lua_pop(L, 2);
-	lock_modules(L);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &locked_key);
-	lua_pushliteral(L, "");
-	if (lua_getmetatable(L, -1)) {
-		lua_pushliteral(L, "locked");
-		lua_setfield(L, -2, "__metatable");
-		lua_pop(L, 1);
-	}
-	lua_pop(L, 1);
-}
-
-/*
- * Replace the table at field key of the table at parent by a read-only
- * view of it named name (as lock_libs does), a callable table by a
- * callable view: the view goes into the set of views (index set, for
- * rawset) and into map (the table -> its view). Nothing if the field is
- * not a table.
+ * Replace the table at field key of the table at parent by an empty
+ * read-only view of it named name (push_view; assignments fail with
+ * lib_newindex's message), a callable table by a callable view: the view
+ * goes into the set of views (index set, for rawset) and into map (the
+ * table -> its view). Nothing if the field is not a table.
  */
 static void
 lock_field(lua_State *L, int parent, const char *key, const char *name, int set,
@@ -781,7 +729,8 @@ lock_field(lua_State *L, int parent, const char *key, const char *name, int set,
 /*
  * In the values of the table at t (LOADED) and the first upvalues of the
  * functions there (PRELOAD's loaders), a table of map becomes its view:
- * require('smtp') is the view that haka.dissectors.smtp is.
+ * require('string') is the view that string is, require('smtp') the one
+ * that haka.dissectors.smtp is.
  */
 static void
 views_in(lua_State *L, int t, int map)
@@ -793,10 +742,10 @@ views_in(lua_State *L, int t, int map)
 		if (lua_type(L, -1) == LUA_TTABLE) {
 			lua_pushvalue(L, -1);
 			if (lua_rawget(L, map) == LUA_TTABLE) {
+				/* an existing key: lua_next goes on */
 				lua_pushvalue(L, -3);
 				lua_insert(L, -2);
-				lua_rawset(
-				    L, t); /* an existing key: next goes on */
+				lua_rawset(L, t);
 			} else {
 				lua_pop(L, 1);
 			}
@@ -813,32 +762,25 @@ views_in(lua_State *L, int t, int map)
 }
 
 /*
- * The engine's module tables are shared by every rule file as the
- * libraries are, and locked the same way: haka, haka.events,
- * haka.alert, haka.log, haka.policy, haka.dissectors, each dissector's
- * table and its events and policies tables become read-only views,
- * from the leaves up, so that a rule file's haka.rule = ... or
+ * The engine's module tables in the globals at g, locked as the libraries
+ * are (lock_libs): haka, haka.events, haka.alert, haka.log, haka.policy,
+ * haka.dissectors, each dissector's table and its events and policies
+ * tables, from the leaves up, so that a rule file's haka.rule = ... or
  * smtp.events.command = nil fails at its line instead of changing them
  * for every file. What the views hold is not locked: events, policies
  * (haka.policy adds entries to them) and the tables given to rules.
- * The set of views is on top of the stack, and stays there.
  */
 static void
-lock_modules(lua_State *L)
+lock_modules(lua_State *L, int g, int set, int map)
 {
 	static const char *const in_haka[] = {"events", "alert", "log",
 	                                      "policy"};
 	const char *d, *name;
 	size_t i;
-	int set = lua_gettop(L), map, g, h, dis, dt;
+	int top = lua_gettop(L), h, dis, dt;
 
-	luaL_checkstack(L, 24, "locking the module tables");
-	lua_newtable(L);
-	map = lua_gettop(L);
-	lua_pushglobaltable(L);
-	g = lua_gettop(L);
 	if (lua_getfield(L, g, "haka") != LUA_TTABLE) {
-		lua_settop(L, set);
+		lua_settop(L, top);
 		return;
 	}
 	h = lua_gettop(L);
@@ -872,11 +814,51 @@ lock_modules(lua_State *L)
 		lua_pop(L, 1);
 	}
 	lock_field(L, g, "haka", "haka", set, map);
+	lua_settop(L, top);
+}
+
+/*
+ * The standard libraries are shared by every rule file, by the modules and
+ * by the engine's own Lua code (haka.log calls string.format): each global
+ * library table is replaced by an empty read-only view of it, so that
+ * string.find = nil or function string.trim () fails with a clear error
+ * instead of changing them for everyone; the engine's module tables too
+ * (lock_modules). require() returns the views. The string methods
+ * ("x":find) use the library itself, which only C can reach now: the
+ * strings' metatable is locked too.
+ */
+static void
+lock_libs(lua_State *L)
+{
+	static const char *const libs[] = {
+	    LUA_STRLIBNAME,  LUA_TABLIBNAME, LUA_MATHLIBNAME,
+	    LUA_UTF8LIBNAME, LUA_COLIBNAME,  LUA_DBLIBNAME,
+	    LUA_IOLIBNAME,   LUA_OSLIBNAME,  NULL};
+	int i, set, map, g;
+
+	luaL_checkstack(L, 24, "locking the shared tables");
+	lua_newtable(L); /* the set of views: view -> name */
+	set = lua_gettop(L);
+	lua_newtable(L); /* each table locked -> its view */
+	map = lua_gettop(L);
+	lua_pushglobaltable(L);
+	g = lua_gettop(L);
+	for (i = 0; libs[i] != NULL; i++)
+		lock_field(L, g, libs[i], libs[i], set, map);
+	lock_modules(L, g, set, map);
 	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
 	views_in(L, -1, map);
 	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
 	views_in(L, -1, map);
 	lua_settop(L, set);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &locked_key);
+	lua_pushliteral(L, "");
+	if (lua_getmetatable(L, -1)) {
+		lua_pushliteral(L, "locked");
+		lua_setfield(L, -2, "__metatable");
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
 }
 
 /*
