@@ -67,6 +67,11 @@ const char *pcap_source_file(const struct pcap_source *src);
 uint64_t pcap_source_errors(const struct pcap_source *src);
 /* Bytes of capture files read so far (frame bytes). */
 uint64_t pcap_source_bytes(const struct pcap_source *src);
+/*
+ * Whether the current file's records are read directly rather than by
+ * libpcap's pcap_next_ex (classic pcap files, version 2.4): for tests.
+ */
+bool pcap_source_direct(const struct pcap_source *src);
 
 void pcap_source_close(struct pcap_source *src);
 

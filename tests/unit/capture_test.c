@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pcap/pcap.h>
+
 #include <haka/capture.h>
 #include <haka/log.h>
 
@@ -1029,6 +1031,261 @@ test_truncated_file(void)
 	unlink(path);
 }
 
+/* --- the direct reader against libpcap -------------------------------- */
+
+static uint32_t dr_seed = 12345;
+
+static uint32_t
+dr_rand(void)
+{
+	dr_seed = dr_seed * 1103515245U + 12345U;
+	return dr_seed >> 8;
+}
+
+static void
+dr_put32(uint8_t *p, uint32_t v, int swapped)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		p[swapped ? 3 - i : i] = (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * A classic pcap file in buf: the given magic and snaplen, Ethernet, and
+ * records of the lengths in caps (wire length 1514 or the caplen).
+ * Returns its length.
+ */
+static size_t
+dr_build(uint8_t *buf, uint32_t magic, int swapped, uint32_t snaplen,
+         const uint32_t *caps, int n)
+{
+	size_t off = 24;
+	uint32_t i, j;
+	int k;
+
+	dr_put32(buf, magic, swapped);
+	buf[swapped ? 5 : 4] = 2; /* version 2.4 */
+	buf[swapped ? 4 : 5] = 0;
+	buf[swapped ? 7 : 6] = 4;
+	buf[swapped ? 6 : 7] = 0;
+	dr_put32(buf + 8, 0, swapped);
+	dr_put32(buf + 12, 0, swapped);
+	dr_put32(buf + 16, snaplen, swapped);
+	dr_put32(buf + 20, DLT_EN10MB_, swapped);
+	for (k = 0; k < n; k++) {
+		/* Time stamps with a sign bit and a microsecond overflow. */
+		dr_put32(buf + off, k == 1 ? 0x80000001U : 1000 + (uint32_t)k,
+		         swapped);
+		dr_put32(buf + off + 4,
+		         k == 2 ? 0xfffffff0U
+		                : (k == 3 ? 2999999999U : dr_rand()),
+		         swapped);
+		dr_put32(buf + off + 8, caps[k], swapped);
+		dr_put32(buf + off + 12, caps[k] < 1514 ? 1514 : caps[k],
+		         swapped);
+		off += 16;
+		for (i = 0, j = dr_rand(); i < caps[k]; i++)
+			buf[off + i] = (uint8_t)(j + i * 7);
+		off += caps[k];
+	}
+	return off;
+}
+
+struct dr_pkt {
+	int64_t sec;
+	int32_t nsec;
+	uint32_t caplen, len, sum;
+};
+
+static uint32_t
+dr_sum(const uint8_t *p, uint32_t len)
+{
+	uint32_t h = 2166136261U, i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619U;
+	return h;
+}
+
+/*
+ * Read path with libpcap itself: the packets into want (up to max), and
+ * its last error in err ("" at a clean end). Returns the count, or -1
+ * when libpcap does not open the file.
+ */
+static int
+dr_libpcap(const char *path, struct dr_pkt *want, int max, char *err)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	pcap_t *p;
+	int n = 0, rc;
+	int64_t sec, ns;
+
+	p = pcap_open_offline_with_tstamp_precision(
+	    path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (p == NULL)
+		return -1;
+	err[0] = '\0';
+	while ((rc = pcap_next_ex(p, &h, &d)) == 1 && n < max) {
+		sec = (int64_t)h->ts.tv_sec;
+		ns = (int64_t)h->ts.tv_usec;
+		sec += ns / 1000000000;
+		ns %= 1000000000;
+		if (ns < 0) {
+			ns += 1000000000;
+			sec--;
+		}
+		want[n].sec = sec;
+		want[n].nsec = (int32_t)ns;
+		want[n].caplen = h->caplen;
+		want[n].len = h->len;
+		want[n].sum = dr_sum(d, h->caplen);
+		n++;
+	}
+	if (rc == -1)
+		snprintf(err, PCAP_ERRBUF_SIZE, "%s", pcap_geterr(p));
+	pcap_close(p);
+	return n;
+}
+
+/*
+ * The file at path, read by pcap_source, gives exactly libpcap's packets
+ * and, when libpcap stops on an error, a warning with libpcap's message.
+ * Returns 1 when it does; *direct tells whether the direct reader read it.
+ */
+static int
+dr_same(const char *path, int *direct)
+{
+	static struct dr_pkt want[64];
+	char want_err[PCAP_ERRBUF_SIZE], err[256];
+	char *files[1];
+	struct pcap_source *src;
+	struct packet *pkt;
+	FILE *log;
+	int n, got = 0, ok = 1, rc;
+
+	n = dr_libpcap(path, want, 64, want_err);
+	files[0] = (char *)path;
+	src = pcap_source_open(files, 1, err, sizeof(err));
+	if (n < 0 || src == NULL) {
+		if (src != NULL)
+			pcap_source_close(src);
+		return n < 0 && src == NULL;
+	}
+	*direct = pcap_source_direct(src);
+	log = log_capture_start();
+	while ((rc = pcap_source_next(src, &pkt)) == HK_OK) {
+		if (got >= n || pkt->ts.sec != want[got].sec ||
+		    pkt->ts.nsec != want[got].nsec ||
+		    pkt->caplen != want[got].caplen ||
+		    pkt->wirelen != want[got].len ||
+		    dr_sum(pkt->data, pkt->caplen) != want[got].sum) {
+			fprintf(stderr, "  %s: packet %d differs\n", path,
+			        got + 1);
+			ok = 0;
+		}
+		got++;
+		packet_unref(pkt);
+	}
+	if (want_err[0] != '\0') {
+		if (!log_capture_has(log, want_err, NULL)) {
+			fprintf(stderr, "  %s: no warning with \"%s\"\n", path,
+			        want_err);
+			ok = 0;
+		}
+		log = NULL;
+	}
+	if (log != NULL)
+		(void)log_capture_has(log, "", NULL);
+	if (got != n || rc != HK_AGAIN ||
+	    pcap_source_errors(src) != (want_err[0] != '\0')) {
+		fprintf(stderr,
+		        "  %s: %d packets for libpcap's %d, %" PRIu64
+		        " errors for \"%s\"\n",
+		        path, got, n, pcap_source_errors(src), want_err);
+		ok = 0;
+	}
+	pcap_source_close(src);
+	return ok;
+}
+
+/*
+ * Classic pcap files are read without libpcap's pcap_next_ex: in both
+ * byte orders and time stamp units, with records longer than the
+ * snapshot, than the maximum and than the read buffer, cut at every kind
+ * of place and with damaged lengths, pcap_source gives libpcap's packets
+ * and libpcap's error messages.
+ */
+static void
+test_direct_reader(void)
+{
+	static const uint32_t magics[2] = {0xa1b2c3d4U, 0xa1b23c4dU};
+	/* Records across the 256 KB buffer's end, and one of 262144. */
+	static const uint32_t caps[] = {60,    0,     1514,   65535, 200000,
+	                                70000, 90000, 262144, 100,   40};
+	static const uint32_t snaps[] = {0, 65535, 262144, 2000000};
+	static uint8_t buf[2 * 1024 * 1024];
+	char path[256];
+	size_t len, cut;
+	int ncaps = (int)(sizeof(caps) / sizeof(caps[0]));
+	int m, sw, si, i, direct, ndirect = 0, ok = 1;
+	uint32_t v;
+
+	tmp_path(path, sizeof(path), "direct.pcap");
+	for (m = 0; m < 2; m++) {
+		for (sw = 0; sw < 2; sw++) {
+			for (si = 0; si < 4; si++) {
+				len = dr_build(buf, magics[m], sw, snaps[si],
+				               caps, ncaps);
+				FAIL_IF(write_file(path, buf, len) != 0);
+				direct = 0;
+				if (!dr_same(path, &direct))
+					ok = 0;
+				ndirect += direct;
+			}
+			/* Cut in a record header, in data, past the snapshot.
+			 */
+			len = dr_build(buf, magics[m], sw, 65535, caps, ncaps);
+			for (i = 0; i < 12; i++) {
+				cut = 24 + dr_rand() % (len - 24);
+				if (i == 0)
+					cut = 24 + 16 + 60 + 5;
+				if (i == 1)
+					cut = len - 3;
+				FAIL_IF(write_file(path, buf, cut) != 0);
+				if (!dr_same(path, &direct))
+					ok = 0;
+				ndirect += direct;
+			}
+		}
+	}
+	/* Damaged lengths: a caplen over the maximum, random ones. */
+	for (i = 0; i < 40; i++) {
+		len = dr_build(buf, magics[i % 2], i % 3 == 0, 65535, caps, 4);
+		v = i == 0 ? 262145U
+		           : (i == 1 ? 0xffffffffU : dr_rand() % 70000);
+		dr_put32(buf + 24 + 16 + 60 + 8, v, i % 3 == 0);
+		FAIL_IF(write_file(path, buf, len) != 0);
+		if (!dr_same(path, &direct))
+			ok = 0;
+		ndirect += direct;
+	}
+	FAIL_IF(!ok);
+	/* Every one of those files went through the direct reader. */
+	FAIL_IF(ndirect != 2 * 2 * (4 + 12) + 40);
+
+	/* pcapng and version 2.3 stay with libpcap. */
+	len = dr_build(buf, magics[0], 0, 65535, caps, 2);
+	buf[6] = 3;
+	FAIL_IF(write_file(path, buf, len) != 0);
+	direct = 1;
+	FAIL_IF(!dr_same(path, &direct));
+	FAIL_IF(direct != 0);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -1056,6 +1313,7 @@ main(void)
 	RUN_TEST(test_damaged);
 	RUN_TEST(test_two_files);
 	RUN_TEST(test_truncated_file);
+	RUN_TEST(test_direct_reader);
 
 	rmdir(tmpdir);
 	packet_pool_flush();
