@@ -488,12 +488,12 @@ pcap_direct_next(struct pcap_source *src, struct pcap_pkthdr *hdr,
 	avail = pcap_direct_fill(src, PCAP_REC_HDR_LEN + (size_t)caplen, &err);
 	if (avail < PCAP_REC_HDR_LEN + (size_t)caplen) {
 		got = avail - PCAP_REC_HDR_LEN;
+		/* libpcap names the snapshot length when it fell short of it.
+		 */
 		if (err != 0)
 			snprintf(errbuf, PCAP_ERRBUF_SIZE,
 			         "error reading dump file: %s", strerror(err));
 		else
-			/* Past the snapshot, libpcap names it if it fell short.
-			 */
 			snprintf(errbuf, PCAP_ERRBUF_SIZE,
 			         "truncated dump file; tried to read %" PRIu32
 			         " captured bytes, only got %zu",
