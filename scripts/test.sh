@@ -14,5 +14,5 @@ cd "$(dirname "$0")/.."
 # Fuzzers: clang, every object instrumented; each target runs 30 s.
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DHAKA_FUZZ=ON \
 	-DHAKA_FUZZ_SECONDS="${HAKA_FUZZ_SECONDS:-30}" >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_smtp fuzz_grammar fuzz_engine
+cmake --build build-fuzz -j"$(nproc)" --target fuzzers
 (cd build-fuzz && ctest -L fuzz --output-on-failure)
