@@ -3,8 +3,8 @@
  * packet back through a verdict (accept or drop) when the packet is
  * released. Forged packets (RSTs) go out through capture_inject.
  *
- * This header covers the offline backend (capture files through libpcap)
- * and the output capture writer used by hakapcap -o.
+ * This header covers the offline backend (capture files, opened by
+ * libpcap) and the output capture writer used by hakapcap -o.
  */
 #ifndef HAKA_CAPTURE_H
 #define HAKA_CAPTURE_H
@@ -49,9 +49,10 @@ struct pcap_source *pcap_source_open(char *const *files, int nfiles, char *err,
 /*
  * Read the next packet: HK_OK with *out set (a new packet, refcnt 1,
  * link decoded, id numbered from 1 across all files). Its bytes are
- * borrowed from libpcap (PKT_F_BORROWED), valid until the next call or
- * pcap_source_close: engine_process copies those it keeps (packet_own),
- * and any other caller that keeps the packet calls packet_own. HK_AGAIN
+ * borrowed (PKT_F_BORROWED) from the source's read buffer or libpcap's,
+ * valid until the next call or pcap_source_close: engine_process copies
+ * those it keeps (packet_own), and any other caller that keeps the
+ * packet calls packet_own. HK_AGAIN
  * at the end of all files. A damaged or truncated file is read as far as
  * it can be, then a warning is logged (section "capture", naming the file
  * and the packet number) and the next file is opened; the warning is

@@ -91,16 +91,19 @@ struct pcap_source {
 	uint64_t last_id;  /* id of the last packet returned */
 	uint64_t errors;
 	uint64_t bytes;
-	char *iobuf; /* stdio buffer of files[cur] (PCAP_SOURCE_IOBUF) */
+	/*
+	 * stdio's buffer of files[cur] (PCAP_SOURCE_IOBUF bytes), or, for a
+	 * file read directly, the records read ahead (cap bytes).
+	 */
+	uint8_t *iobuf;
 	/* The direct reader (see the top of the file); fd -1 when unused. */
 	int fd;        /* files[cur]'s descriptor, owned by libpcap */
 	bool swapped;  /* the file's byte order is not this machine's */
 	bool usec;     /* microsecond time stamps, scaled to nanoseconds */
 	uint32_t snap; /* libpcap's snapshot length for the file */
-	uint8_t *buf;  /* records read ahead */
-	size_t cap;    /* size of buf */
-	size_t have;   /* bytes in buf */
-	size_t pos;    /* offset of the next record in buf */
+	size_t cap;    /* size of iobuf */
+	size_t have;   /* bytes in iobuf */
+	size_t pos;    /* offset of the next record in iobuf */
 #ifdef HK_LEND_CHECK
 	uint8_t *lent; /* the last packet's bytes, freed at the next read */
 #endif
@@ -227,8 +230,8 @@ pcap_source_open_file(struct pcap_source *src, const char *file, char *errbuf)
 	 */
 	if (direct)
 		(void)setvbuf(fp, NULL, _IONBF, 0);
-	else if (src->iobuf != NULL &&
-	         setvbuf(fp, src->iobuf, _IOFBF, PCAP_SOURCE_IOBUF) != 0) {
+	else if (src->iobuf != NULL && setvbuf(fp, (char *)src->iobuf, _IOFBF,
+	                                       PCAP_SOURCE_IOBUF) != 0) {
 		free(src->iobuf);
 		src->iobuf = NULL;
 	}
@@ -244,13 +247,12 @@ pcap_source_open_file(struct pcap_source *src, const char *file, char *errbuf)
 		src->iobuf = NULL;
 		return NULL;
 	}
-	if (direct && src->iobuf != NULL && pcap_major_version(p) == 2 &&
-	    pcap_minor_version(p) == 4 && pcap_snapshot(p) > 0 &&
+	/* The header is libpcap's to check; the records are ours. */
+	if (direct && src->iobuf != NULL &&
 	    lseek(fileno(fp), PCAP_FILE_HDR_LEN, SEEK_SET) ==
 	        PCAP_FILE_HDR_LEN) {
 		src->fd = fileno(fp);
 		src->snap = (uint32_t)pcap_snapshot(p);
-		src->buf = (uint8_t *)src->iobuf;
 		src->cap = PCAP_SOURCE_IOBUF;
 		src->have = 0;
 		src->pos = 0;
@@ -265,11 +267,7 @@ pcap_source_close_file(struct pcap_source *src)
 	if (src->pcap != NULL)
 		pcap_close(src->pcap);
 	src->pcap = NULL;
-	/* buf is iobuf, or a larger copy of it. */
-	if (src->fd >= 0 && src->buf != (uint8_t *)src->iobuf)
-		free(src->buf);
 	src->fd = -1;
-	src->buf = NULL;
 	free(src->iobuf);
 	src->iobuf = NULL;
 }
@@ -387,24 +385,20 @@ pcap_direct_fill(struct pcap_source *src, size_t need, int *err)
 
 	if (avail >= need)
 		return avail;
+	memmove(src->iobuf, src->iobuf + src->pos, avail);
+	src->have = avail;
+	src->pos = 0;
 	if (need > src->cap) {
 		/* A record longer than the buffer: at most PCAP_MAX_CAPLEN. */
-		if ((bigger = malloc(need)) == NULL) {
+		if ((bigger = realloc(src->iobuf, need)) == NULL) {
 			*err = ENOMEM;
 			return avail;
 		}
-		memcpy(bigger, src->buf + src->pos, avail);
-		if (src->buf != (uint8_t *)src->iobuf)
-			free(src->buf);
-		src->buf = bigger;
+		src->iobuf = bigger;
 		src->cap = need;
-	} else {
-		memmove(src->buf, src->buf + src->pos, avail);
 	}
-	src->have = avail;
-	src->pos = 0;
 	while (src->have < need) {
-		n = read(src->fd, src->buf + src->have, src->cap - src->have);
+		n = read(src->fd, src->iobuf + src->have, src->cap - src->have);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -456,7 +450,7 @@ pcap_direct_next(struct pcap_source *src, struct pcap_pkthdr *hdr,
 			         PCAP_REC_HDR_LEN, avail);
 		return -1;
 	}
-	r = src->buf + src->pos;
+	r = src->iobuf + src->pos;
 	/*
 	 * Signed 32-bit fields; libpcap 1.10's byte swap makes them
 	 * unsigned. Microseconds are scaled in 64 bits.
@@ -503,7 +497,7 @@ pcap_direct_next(struct pcap_source *src, struct pcap_pkthdr *hdr,
 			         got);
 		return -1;
 	}
-	r = src->buf + src->pos;
+	r = src->iobuf + src->pos;
 	/* Bytes past the snapshot length are skipped, as libpcap does. */
 	hdr->caplen = caplen > src->snap ? src->snap : caplen;
 	*bytes = r + PCAP_REC_HDR_LEN;
