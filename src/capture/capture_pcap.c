@@ -12,7 +12,8 @@
  * with two locked fread calls, about 500 instructions a packet, which was
  * most of the CPU time of a bare read loop. The direct reader follows
  * libpcap's rules for a record (snapshot length, maximum, time stamp
- * scaling, byte order) and gives the same error messages; capture_test
+ * scaling, byte order, the CAN ID of a cooked header) and gives the same
+ * error messages; capture_test
  * compares the two on damaged files. Everything else (pcapng, older
  * versions, the standard input, pipes) is read through libpcap.
  */
@@ -422,6 +423,42 @@ pcap_direct_u32(const struct pcap_source *src, const uint8_t *p)
 }
 
 /*
+ * libpcap's one change to a record's bytes for the link types the engine
+ * reads (swap_pseudo_headers in 1.10): in a file of the other byte order,
+ * the CAN ID that follows a cooked header (SLL or SLL2) whose protocol is
+ * SocketCAN (0x000c) or CAN FD (0x000d) is written in the capturing
+ * machine's order, and is swapped to this one's. The pcap sink writes in
+ * this machine's order, so a forwarded frame keeps a readable CAN ID.
+ */
+#define PCAP_SLL_P_CAN   0x000c
+#define PCAP_SLL_P_CANFD 0x000d
+
+static void
+pcap_direct_fixup(const struct pcap_source *src, const struct pcap_pkthdr *hdr,
+                  uint8_t *d)
+{
+	uint32_t hlen, proto_at, id;
+
+	if (src->linktype == PCAP_DLT_LINUX_SLL) {
+		hlen = 16;
+		proto_at = 14;
+	} else if (src->linktype == PCAP_DLT_LINUX_SLL2) {
+		hlen = 20;
+		proto_at = 0;
+	} else {
+		return;
+	}
+	if (hdr->caplen < hlen + 4 || hdr->len < hlen + 4)
+		return;
+	if (d[proto_at] != 0 || (d[proto_at + 1] != PCAP_SLL_P_CAN &&
+	                         d[proto_at + 1] != PCAP_SLL_P_CANFD))
+		return;
+	memcpy(&id, d + hlen, 4);
+	id = pcap_swap32(id);
+	memcpy(d + hlen, &id, 4);
+}
+
+/*
  * The next record of a file read directly, as libpcap's pcap_next_ex
  * gives it: 1 with *hdr and *bytes (valid until the next call), -2 at
  * the end of the file, -1 with a message in errbuf (libpcap's words)
@@ -500,6 +537,9 @@ pcap_direct_next(struct pcap_source *src, struct pcap_pkthdr *hdr,
 	r = src->iobuf + src->pos;
 	/* Bytes past the snapshot length are skipped, as libpcap does. */
 	hdr->caplen = caplen > src->snap ? src->snap : caplen;
+	if (src->swapped)
+		pcap_direct_fixup(src, hdr,
+		                  src->iobuf + src->pos + PCAP_REC_HDR_LEN);
 	*bytes = r + PCAP_REC_HDR_LEN;
 	src->pos += PCAP_REC_HDR_LEN + (size_t)caplen;
 	return 1;

@@ -1092,6 +1092,43 @@ dr_build(uint8_t *buf, uint32_t magic, int swapped, uint32_t snaplen,
 	return off;
 }
 
+/*
+ * A classic pcap file of cooked captures (linktype SLL or SLL2) whose
+ * records carry SocketCAN frames, some too short for a CAN ID, and some
+ * of other protocols; records longer than snaplen are cut by the reader.
+ * Returns its length.
+ */
+static size_t
+dr_build_cooked(uint8_t *buf, int swapped, uint32_t linktype, uint32_t snaplen)
+{
+	/* protocol, captured and wire bytes past the cooked header */
+	static const uint32_t recs[][3] = {
+	    {0x000c, 8, 8},   {0x000d, 8, 72}, {0x000c, 4, 4},
+	    {0x000c, 3, 100}, {0x000c, 8, 3},  {0x0800, 8, 8},
+	    {0x010c, 8, 8},   {0x000e, 8, 8},  {0x000d, 0, 0},
+	};
+	uint32_t hlen = linktype == 113 ? 16 : 20;
+	uint32_t proto_at = linktype == 113 ? 14 : 0, i, cap;
+	size_t off = 24, k;
+
+	dr_build(buf, 0xa1b2c3d4U, swapped, snaplen, NULL, 0);
+	dr_put32(buf + 20, linktype, swapped);
+	for (k = 0; k < sizeof(recs) / sizeof(recs[0]); k++) {
+		cap = hlen + recs[k][1];
+		dr_put32(buf + off, 1000, swapped);
+		dr_put32(buf + off + 4, (uint32_t)k, swapped);
+		dr_put32(buf + off + 8, cap, swapped);
+		dr_put32(buf + off + 12, hlen + recs[k][2], swapped);
+		off += 16;
+		for (i = 0; i < cap; i++)
+			buf[off + i] = (uint8_t)(0x11 * (i + 1));
+		buf[off + proto_at] = (uint8_t)(recs[k][0] >> 8);
+		buf[off + proto_at + 1] = (uint8_t)recs[k][0];
+		off += cap;
+	}
+	return off;
+}
+
 struct dr_pkt {
 	int64_t sec;
 	int32_t nsec;
@@ -1271,6 +1308,26 @@ test_direct_reader(void)
 	FAIL_IF(!ok);
 	/* Every one of those files went through the direct reader. */
 	FAIL_IF(ndirect != 2 * 2 * (4 + 12) + 40);
+
+	/*
+	 * libpcap swaps the CAN ID after a cooked header in a file of the
+	 * other byte order; so does the direct reader, for whole and cut
+	 * records alike.
+	 */
+	ndirect = 0;
+	for (sw = 0; sw < 2; sw++) {
+		for (i = 0; i < 4; i++) {
+			len =
+			    dr_build_cooked(buf, sw, i % 2 ? 276 : 113,
+			                    i < 2 ? 65535 : (i % 2 ? 24 : 20));
+			FAIL_IF(write_file(path, buf, len) != 0);
+			if (!dr_same(path, &direct))
+				ok = 0;
+			ndirect += direct;
+		}
+	}
+	FAIL_IF(!ok);
+	FAIL_IF(ndirect != 8);
 
 	/* pcapng and version 2.3 stay with libpcap. */
 	len = dr_build(buf, magics[0], 0, 65535, caps, 2);
