@@ -17,7 +17,8 @@ if [ "$rc" -eq 0 ]; then
 	tail -n 1 "$work/log"
 	exit 0
 fi
-echo "$fuzzer exited with $rc; the end of $work/log:"
+echo "$fuzzer exited with $rc ($(grep -m 1 '^INFO: Seed:' "$work/log"));" \
+	"the end of $work/log:"
 tail -n 60 "$work/log"
 for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
 	[ -f "$f" ] || continue
