@@ -52,11 +52,10 @@ struct pcap_source *pcap_source_open(char *const *files, int nfiles, char *err,
  * borrowed (PKT_F_BORROWED) from the source's read buffer or libpcap's,
  * valid until the next call or pcap_source_close: engine_process copies
  * those it keeps (packet_own), and any other caller that keeps the
- * packet calls packet_own. HK_AGAIN
- * at the end of all files. A damaged or truncated file is read as far as
- * it can be, then a warning is logged (section "capture", naming the file
- * and the packet number) and the next file is opened; the warning is
- * counted in pcap_source_errors.
+ * packet calls packet_own. HK_AGAIN at the end of all files. A damaged
+ * or truncated file is read as far as it can be, then a warning is
+ * logged (section "capture", naming the file and the packet number) and
+ * the next file is opened; the warning is counted in pcap_source_errors.
  */
 int pcap_source_next(struct pcap_source *src, struct packet **out);
 

@@ -13,9 +13,9 @@
  * most of the CPU time of a bare read loop. The direct reader follows
  * libpcap's rules for a record (snapshot length, maximum, time stamp
  * scaling, byte order, the CAN ID of a cooked header) and gives the same
- * error messages; capture_test
- * compares the two on damaged files. Everything else (pcapng, older
- * versions, the standard input, pipes) is read through libpcap.
+ * error messages; capture_test and fuzz_pcap compare the two. Everything
+ * else (pcapng, older versions, the standard input, pipes) is read
+ * through libpcap.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -468,7 +468,7 @@ static int
 pcap_direct_next(struct pcap_source *src, struct pcap_pkthdr *hdr,
                  const u_char **bytes, char *errbuf)
 {
-	const uint8_t *r;
+	uint8_t *r;
 	uint32_t caplen;
 	size_t avail, got;
 	int err = 0;
@@ -538,8 +538,7 @@ pcap_direct_next(struct pcap_source *src, struct pcap_pkthdr *hdr,
 	/* Bytes past the snapshot length are skipped, as libpcap does. */
 	hdr->caplen = caplen > src->snap ? src->snap : caplen;
 	if (src->swapped)
-		pcap_direct_fixup(src, hdr,
-		                  src->iobuf + src->pos + PCAP_REC_HDR_LEN);
+		pcap_direct_fixup(src, hdr, r + PCAP_REC_HDR_LEN);
 	*bytes = r + PCAP_REC_HDR_LEN;
 	src->pos += PCAP_REC_HDR_LEN + (size_t)caplen;
 	return 1;
