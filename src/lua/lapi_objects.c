@@ -112,19 +112,31 @@ lapi_push_iter(struct lvm *vm, struct flow *f, int dir, uint64_t pos)
 	return p;
 }
 
+/*
+ * The flow's proxy: the one a rule can still reach (vm->flows_ref holds
+ * them weakly), else a new one, given the fields the rules have set on
+ * the flow (its uservalue, also held by f->lua_ref). A rule cannot tell
+ * the new proxy from one freed, which nothing referred to any more.
+ */
 void
 lapi_push_flow(struct lvm *vm, struct flow *f)
 {
 	lua_State *L = vm->L;
 
-	if (f->lua_ref >= 0) {
-		lua_rawgeti(L, LUA_REGISTRYINDEX, f->lua_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->flows_ref);
+	if (lua_rawgetp(L, -1, f) == LUA_TUSERDATA) {
+		lua_remove(L, -2);
 		return;
 	}
-	/* Fields set by the rules go to a uservalue table made on use. */
+	lua_pop(L, 1);
 	new_proxy(L, LPROXY_FLOW, f, LMT_FLOW);
+	if (f->lua_ref >= 0) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, f->lua_ref);
+		lua_setuservalue(L, -2);
+	}
 	lua_pushvalue(L, -1);
-	f->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_rawsetp(L, -3, f);
+	lua_remove(L, -2);
 }
 
 static struct lproxy *
@@ -481,16 +493,20 @@ flow_index(lua_State *L)
 	return 1;
 }
 
+/* Fields set by the rules go to a uservalue table made on use. */
 static int
 flow_newindex(lua_State *L)
 {
-	check_flow(L, 1);
+	struct flow *f = check_flow(L, 1);
+
 	luaL_checkstring(L, 2);
 	if (lua_getuservalue(L, 1) != LUA_TTABLE) {
 		lua_pop(L, 1);
 		lua_newtable(L);
 		lua_pushvalue(L, -1);
 		lua_setuservalue(L, 1);
+		lua_pushvalue(L, -1);
+		f->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	}
 	lua_pushvalue(L, 2);
 	lua_pushvalue(L, 3);

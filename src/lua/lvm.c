@@ -945,6 +945,19 @@ lvm_new(const struct lvm_conf *conf, struct engine *eng)
 	}
 	lua_newtable(L);
 	vm->coros_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	/*
+	 * A flow's proxy lives while a rule can reach it: the table of
+	 * proxies holds them weakly, so the proxy of a connection that has
+	 * ended (kept in the connection table for its timed wait) is freed
+	 * when no rule keeps it. The fields rules set on a flow are held by
+	 * f->lua_ref and given to a new proxy.
+	 */
+	lua_newtable(L);
+	lua_createtable(L, 0, 1);
+	lua_pushliteral(L, "v");
+	lua_setfield(L, -2, "__mode");
+	lua_setmetatable(L, -2);
+	vm->flows_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	lapi_objects_init(L);
 	lapi_haka_init(L, vm);
 	lapi_smtp_init(L, vm);
@@ -1449,12 +1462,15 @@ lvm_flow_free(struct lvm *vm, struct flow *f)
 		lua_rawsetp(L, -3, f);
 	}
 	lua_pop(L, 2);
-	if (f->lua_ref >= 0) {
-		lua_rawgeti(L, LUA_REGISTRYINDEX, f->lua_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->flows_ref);
+	if (lua_rawgetp(L, -1, f) == LUA_TUSERDATA) {
 		p = lua_touserdata(L, -1);
-		if (p != NULL)
-			p->ptr = NULL;
-		lua_pop(L, 1);
+		p->ptr = NULL;
+		lua_pushnil(L);
+		lua_rawsetp(L, -3, f);
+	}
+	lua_pop(L, 2);
+	if (f->lua_ref >= 0) {
 		luaL_unref(L, LUA_REGISTRYINDEX, f->lua_ref);
 		f->lua_ref = LUA_NOREF;
 	}

@@ -36,6 +36,7 @@ struct lvm {
 	int streamed_ref[EV_COUNT]; /* rules run as coroutines */
 	int events_ref;       /* registry: event objects by id, ids by object */
 	int coros_ref;        /* registry: streamed coroutines per flow */
+	int flows_ref;        /* registry: flow proxies by flow, weak values */
 	int env_mt_ref;       /* registry: metatable of rule envs */
 	const char *rule_dir; /* directory of the rule file */
 	char *rule_dir_buf;

@@ -1544,6 +1544,83 @@ test_on_exit(void)
 }
 
 /*
+ * A flow's Lua object lives while a rule can reach it, not while the
+ * connection sits in the table (60 s after it closed): once freed, the
+ * next event gets a new one with the fields rules had set; one a rule
+ * keeps stays the flow's object; lvm_flow_free invalidates it. The rules
+ * have no collectgarbage: garbage is made until an unreachable key
+ * leaves a weak table, twice, for a whole cycle.
+ */
+static void
+test_flow_proxy_lifetime(void)
+{
+	static const char rules[] =
+	    "local tcpc = require('protocol/tcp_connection')\n"
+	    "local seen = setmetatable({}, {__mode = 'k'})\n"
+	    "local kept, step = nil, 0\n"
+	    "local function full_gc()\n"
+	    "  for _ = 1, 2 do\n"
+	    "    local probe = setmetatable({}, {__mode = 'k'})\n"
+	    "    probe[{}] = true\n"
+	    "    while next(probe) ~= nil do\n"
+	    "      for i = 1, 1000 do local _ = {i} end\n"
+	    "    end\n"
+	    "  end\n"
+	    "end\n"
+	    "local function alive()\n"
+	    "  local n = 0\n"
+	    "  for _ in pairs(seen) do n = n + 1 end\n"
+	    "  return n\n"
+	    "end\n"
+	    "haka.rule{on = tcpc.events.end_connection, eval = function (flow)\n"
+	    "  step = step + 1\n"
+	    "  if step == 1 then\n" /* flow 1 */
+	    "    flow.number = 1\n"
+	    "    seen[flow] = true\n"
+	    "  elseif step == 2 then\n" /* flow 2 */
+	    "    full_gc()\n"
+	    "    seen[flow] = true\n"
+	    "    haka.log('step 2: %d alive', alive())\n"
+	    "  elseif step == 3 then\n" /* flow 1 */
+	    "    haka.log('step 3: number %s', tostring(flow.number))\n"
+	    "    kept = flow\n"
+	    "  elseif step == 4 then\n" /* flow 1 */
+	    "    full_gc()\n"
+	    "    haka.log('step 4: same %s', tostring(kept == flow))\n"
+	    "  else\n" /* flow 2, flow 1 freed */
+	    "    local ok, err = pcall(function () return kept.number end)\n"
+	    "    haka.log('step 5: %s', ok and 'valid' or err)\n"
+	    "  end\n"
+	    "end}\n";
+	struct flow *f1 = calloc(1, sizeof(*f1)), *f2 = calloc(1, sizeof(*f2));
+
+	FAIL_IF(f1 == NULL || f2 == NULL);
+	f1->lua_ref = f2->lua_ref = LUA_NOREF;
+	FAIL_IF(vm_start(0, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("proxy.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_event_flow(vm, EV_TCPC_END_CONNECTION, f1, NULL, 0) ==
+	            HK_OK);
+	FAIL_IF_NOT(lvm_event_flow(vm, EV_TCPC_END_CONNECTION, f2, NULL, 0) ==
+	            HK_OK);
+	FAIL_IF_NOT(log_has("step 2: 1 alive\n"));
+	FAIL_IF_NOT(lvm_event_flow(vm, EV_TCPC_END_CONNECTION, f1, NULL, 0) ==
+	            HK_OK);
+	FAIL_IF_NOT(log_has("step 3: number 1\n"));
+	FAIL_IF_NOT(lvm_event_flow(vm, EV_TCPC_END_CONNECTION, f1, NULL, 0) ==
+	            HK_OK);
+	FAIL_IF_NOT(log_has("step 4: same true\n"));
+	lvm_flow_free(vm, f1);
+	FAIL_IF_NOT(f1->lua_ref == LUA_NOREF);
+	FAIL_IF_NOT(lvm_event_flow(vm, EV_TCPC_END_CONNECTION, f2, NULL, 0) ==
+	            HK_OK);
+	FAIL_IF_NOT(log_has("proxy.lua:34: flow used outside of its "
+	                    "event (or after its connection ended)\n"));
+	lvm_flow_free(vm, f2);
+	free(f1);
+	free(f2);
+}
+
+/*
  * A module file of haka's own (haka/policy.lua, haka/rule_group.lua) on
  * the path that returns no table: the VM starts with a warning; indexing
  * what it returned used to raise outside any pcall (lvm_panic, abort).
@@ -1958,6 +2035,7 @@ main(void)
 	RUN(test_log);
 	RUN(test_log_section);
 	RUN(test_on_exit);
+	RUN(test_flow_proxy_lifetime);
 	RUN(test_module_not_table);
 	RUN(test_policy);
 	RUN(test_rule_group);
