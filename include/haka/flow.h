@@ -61,7 +61,8 @@ struct flow {
 	uint32_t linktype;
 	uint8_t lhdr_len[2];
 	uint8_t lhdr[2][FLOW_LHDR_MAX]; /* link header seen per direction */
-	int lua_ref; /* registry ref of the fields rules set (Lua) */
+	int lua_ref;    /* registry ref of the Lua proxy, until the end */
+	int fields_ref; /* registry ref of the fields rules set (Lua) */
 	const struct app_dissector *app_ops; /* application dissector */
 	void *app;                           /* its per-connection instance */
 };

@@ -121,6 +121,13 @@ void lvm_flow_opened(struct lvm *vm, struct flow *f);
  */
 void lvm_flow_adopt(struct lvm *vm, struct flow *f);
 
+/*
+ * The connection has ended (after end_connection, FLOW_F_ENDED set) but
+ * stays in the table for its timed wait: the VM stops holding its Lua
+ * proxy, which lives on only while a rule refers to it.
+ */
+void lvm_flow_ended(struct lvm *vm, struct flow *f);
+
 /* The flow is going away: invalidate its Lua proxy and coroutines. */
 void lvm_flow_free(struct lvm *vm, struct flow *f);
 

@@ -448,8 +448,11 @@ flow_end(struct engine *e, struct flow *f)
 			rule_failed(e, NULL);
 	}
 	/* Nothing more to parse: the dissector's memory goes now, not when
-	 * the entry leaves the table after its timed wait. */
+	 * the entry leaves the table after its timed wait; the Lua proxy
+	 * lives on only while a rule refers to it. */
 	flow_detach(f);
+	if (e->vm != NULL)
+		lvm_flow_ended(e->vm, f);
 	for (d = 0; d < 2; d++)
 		stream_release_all(&f->dir[d],
 		                   (f->flags & FLOW_F_DROPPED) != 0);

@@ -174,7 +174,7 @@ flow_create(struct flow_table *t, uint32_t cli, uint32_t srv, uint16_t cport,
 	f->hash = flow_table_hash(t, cli, srv, cport, sport);
 	f->first_ts = *now;
 	f->last_ts = *now;
-	f->lua_ref = -2; /* LUA_NOREF */
+	f->lua_ref = f->fields_ref = -2; /* LUA_NOREF */
 	if (t->count + 1 > t->mask + 1)
 		table_grow(t);
 	f->hnext = t->buckets[f->hash & t->mask];

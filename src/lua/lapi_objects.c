@@ -113,30 +113,46 @@ lapi_push_iter(struct lvm *vm, struct flow *f, int dir, uint64_t pos)
 }
 
 /*
- * The flow's proxy: the one a rule can still reach (vm->flows_ref holds
- * them weakly), else a new one, given the fields the rules have set on
- * the flow (its uservalue, also held by f->lua_ref). A rule cannot tell
- * the new proxy from one freed, which nothing referred to any more.
+ * The flow's proxy. The VM holds it (f->lua_ref) until the connection
+ * ends; after, while it stays in the table for its timed wait, only
+ * weakly (vm->flows_ref, lvm_flow_ended): a rule that still refers to it
+ * gets it again, else a new one is made, with the fields the rules have
+ * set on the flow (its uservalue, also held by f->fields_ref). A rule
+ * cannot tell the new proxy from the one freed, which nothing referred
+ * to any more.
  */
 void
 lapi_push_flow(struct lvm *vm, struct flow *f)
 {
 	lua_State *L = vm->L;
+	bool ended = (f->flags & FLOW_F_ENDED) != 0;
 
-	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->flows_ref);
-	if (lua_rawgetp(L, -1, f) == LUA_TUSERDATA) {
-		lua_remove(L, -2);
-		return;
-	}
-	lua_pop(L, 1);
-	new_proxy(L, LPROXY_FLOW, f, LMT_FLOW);
 	if (f->lua_ref >= 0) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, f->lua_ref);
+		return;
+	}
+	if (ended) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, vm->flows_ref);
+		if (lua_rawgetp(L, -1, f) == LUA_TUSERDATA) {
+			lua_remove(L, -2);
+			return;
+		}
+		lua_pop(L, 2);
+	}
+	new_proxy(L, LPROXY_FLOW, f, LMT_FLOW);
+	if (f->fields_ref >= 0) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, f->fields_ref);
 		lua_setuservalue(L, -2);
 	}
 	lua_pushvalue(L, -1);
-	lua_rawsetp(L, -3, f);
-	lua_remove(L, -2);
+	if (!ended) {
+		f->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		return;
+	}
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->flows_ref);
+	lua_insert(L, -2);
+	lua_rawsetp(L, -2, f);
+	lua_pop(L, 1);
 }
 
 static struct lproxy *
@@ -506,7 +522,7 @@ flow_newindex(lua_State *L)
 		lua_pushvalue(L, -1);
 		lua_setuservalue(L, 1);
 		lua_pushvalue(L, -1);
-		f->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		f->fields_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	}
 	lua_pushvalue(L, 2);
 	lua_pushvalue(L, 3);

@@ -946,11 +946,10 @@ lvm_new(const struct lvm_conf *conf, struct engine *eng)
 	lua_newtable(L);
 	vm->coros_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	/*
-	 * A flow's proxy lives while a rule can reach it: the table of
-	 * proxies holds them weakly, so the proxy of a connection that has
-	 * ended (kept in the connection table for its timed wait) is freed
-	 * when no rule keeps it. The fields rules set on a flow are held by
-	 * f->lua_ref and given to a new proxy.
+	 * The proxies of connections that have ended (kept in the table
+	 * for their timed wait), held weakly: freed when no rule keeps
+	 * them. The fields rules set on a flow are held by f->fields_ref
+	 * and given to a new proxy.
 	 */
 	lua_newtable(L);
 	lua_createtable(L, 0, 1);
@@ -1462,6 +1461,15 @@ lvm_flow_free(struct lvm *vm, struct flow *f)
 		lua_rawsetp(L, -3, f);
 	}
 	lua_pop(L, 2);
+	if (f->lua_ref >= 0) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, f->lua_ref);
+		p = lua_touserdata(L, -1);
+		if (p != NULL)
+			p->ptr = NULL;
+		lua_pop(L, 1);
+		luaL_unref(L, LUA_REGISTRYINDEX, f->lua_ref);
+		f->lua_ref = LUA_NOREF;
+	}
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->flows_ref);
 	if (lua_rawgetp(L, -1, f) == LUA_TUSERDATA) {
 		p = lua_touserdata(L, -1);
@@ -1470,8 +1478,23 @@ lvm_flow_free(struct lvm *vm, struct flow *f)
 		lua_rawsetp(L, -3, f);
 	}
 	lua_pop(L, 2);
-	if (f->lua_ref >= 0) {
-		luaL_unref(L, LUA_REGISTRYINDEX, f->lua_ref);
-		f->lua_ref = LUA_NOREF;
+	if (f->fields_ref >= 0) {
+		luaL_unref(L, LUA_REGISTRYINDEX, f->fields_ref);
+		f->fields_ref = LUA_NOREF;
 	}
+}
+
+void
+lvm_flow_ended(struct lvm *vm, struct flow *f)
+{
+	lua_State *L = vm->L;
+
+	if (f->lua_ref < 0)
+		return;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->flows_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, f->lua_ref);
+	lua_rawsetp(L, -2, f);
+	lua_pop(L, 1);
+	luaL_unref(L, LUA_REGISTRYINDEX, f->lua_ref);
+	f->lua_ref = LUA_NOREF;
 }

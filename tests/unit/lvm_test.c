@@ -1544,10 +1544,11 @@ test_on_exit(void)
 }
 
 /*
- * A flow's Lua object lives while a rule can reach it, not while the
- * connection sits in the table (60 s after it closed): once freed, the
- * next event gets a new one with the fields rules had set; one a rule
- * keeps stays the flow's object; lvm_flow_free invalidates it. The rules
+ * Once its connection has ended, a flow's Lua object lives while a rule
+ * can reach it, not while the connection sits in the table (60 s after
+ * it closed): once freed, the next event gets a new one with the fields
+ * rules had set; one a rule keeps stays the flow's object; lvm_flow_free
+ * invalidates it. The rules
  * have no collectgarbage: garbage is made until an unreachable key
  * leaves a weak table, twice, for a whole cycle.
  */
@@ -1600,6 +1601,8 @@ test_flow_proxy_lifetime(void)
 	FAIL_IF_NOT(load_text("proxy.lua", rules) == HK_OK);
 	FAIL_IF_NOT(lvm_event_flow(vm, EV_TCPC_END_CONNECTION, f1, NULL, 0) ==
 	            HK_OK);
+	f1->flags |= FLOW_F_ENDED; /* as flow_end does */
+	lvm_flow_ended(vm, f1);
 	FAIL_IF_NOT(lvm_event_flow(vm, EV_TCPC_END_CONNECTION, f2, NULL, 0) ==
 	            HK_OK);
 	FAIL_IF_NOT(log_has("step 2: 1 alive\n"));
