@@ -115,11 +115,12 @@ lapi_push_iter(struct lvm *vm, struct flow *f, int dir, uint64_t pos)
 /*
  * The flow's proxy. The VM holds it (f->lua_ref) until the connection
  * ends; after, while it stays in the table for its timed wait, only
- * weakly (vm->flows_ref, lvm_flow_ended): a rule that still refers to it
- * gets it again, else a new one is made, with the fields the rules have
- * set on the flow (its uservalue, also held by f->fields_ref). A rule
- * cannot tell the new proxy from the one freed, which nothing referred
- * to any more.
+ * weakly (vm->flows_ref, where every proxy is entered when made, so that
+ * lvm_flow_ended allocates nothing): a rule that still refers to it gets
+ * it again, else a new one is made, with the fields the rules have set
+ * on the flow (its uservalue, also held by f->fields_ref). A rule cannot
+ * tell the new proxy from the one freed, which nothing referred to any
+ * more.
  */
 void
 lapi_push_flow(struct lvm *vm, struct flow *f)
@@ -144,15 +145,14 @@ lapi_push_flow(struct lvm *vm, struct flow *f)
 		lua_rawgeti(L, LUA_REGISTRYINDEX, f->fields_ref);
 		lua_setuservalue(L, -2);
 	}
-	lua_pushvalue(L, -1);
-	if (!ended) {
-		f->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-		return;
-	}
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->flows_ref);
-	lua_insert(L, -2);
+	lua_pushvalue(L, -2);
 	lua_rawsetp(L, -2, f);
 	lua_pop(L, 1);
+	if (!ended) {
+		lua_pushvalue(L, -1);
+		f->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
 }
 
 static struct lproxy *

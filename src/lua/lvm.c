@@ -1484,17 +1484,16 @@ lvm_flow_free(struct lvm *vm, struct flow *f)
 	}
 }
 
+/*
+ * The proxy is already in vm->flows_ref (lapi_push_flow): dropping the
+ * strong reference allocates nothing, so no memory error can be raised
+ * here, outside any protected call.
+ */
 void
 lvm_flow_ended(struct lvm *vm, struct flow *f)
 {
-	lua_State *L = vm->L;
-
 	if (f->lua_ref < 0)
 		return;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->flows_ref);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, f->lua_ref);
-	lua_rawsetp(L, -2, f);
-	lua_pop(L, 1);
-	luaL_unref(L, LUA_REGISTRYINDEX, f->lua_ref);
+	luaL_unref(vm->L, LUA_REGISTRYINDEX, f->lua_ref);
 	f->lua_ref = LUA_NOREF;
 }
