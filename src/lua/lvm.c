@@ -1461,15 +1461,7 @@ lvm_flow_free(struct lvm *vm, struct flow *f)
 		lua_rawsetp(L, -3, f);
 	}
 	lua_pop(L, 2);
-	if (f->lua_ref >= 0) {
-		lua_rawgeti(L, LUA_REGISTRYINDEX, f->lua_ref);
-		p = lua_touserdata(L, -1);
-		if (p != NULL)
-			p->ptr = NULL;
-		lua_pop(L, 1);
-		luaL_unref(L, LUA_REGISTRYINDEX, f->lua_ref);
-		f->lua_ref = LUA_NOREF;
-	}
+	/* A live proxy is in flows_ref, held strongly or not. */
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->flows_ref);
 	if (lua_rawgetp(L, -1, f) == LUA_TUSERDATA) {
 		p = lua_touserdata(L, -1);
@@ -1478,6 +1470,7 @@ lvm_flow_free(struct lvm *vm, struct flow *f)
 		lua_rawsetp(L, -3, f);
 	}
 	lua_pop(L, 2);
+	lvm_flow_ended(vm, f);
 	if (f->fields_ref >= 0) {
 		luaL_unref(L, LUA_REGISTRYINDEX, f->fields_ref);
 		f->fields_ref = LUA_NOREF;

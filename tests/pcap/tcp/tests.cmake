@@ -9,8 +9,8 @@ haka_add_pcap_test(tcp-objects ${PCAP_DIR}/tcp/objects.lua
 	${HAKA_DATA}/doc__user__workshop__smtp.pcap
 	REF_TXT ${PCAP_DIR}/tcp/objects-ref.txt)
 # The Lua object of a connection: the same while a rule refers to it, its
-# fields kept through collections and after its end, and not held by the
-# engine once the connection has ended (it stays 60 s in the table).
+# fields readable after its end, and not held by the engine once the
+# connection has ended (it stays 60 s in the table).
 haka_add_pcap_test(tcp-flow-proxy ${PCAP_DIR}/tcp/flow-proxy.lua
 	${CMAKE_SOURCE_DIR}/tests/data/public/sv-smtp-errors.pcap
 	REF_TXT ${PCAP_DIR}/tcp/flow-proxy-ref.txt)
