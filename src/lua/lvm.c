@@ -164,7 +164,14 @@ lvm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		vm->mem_used -= old;
 		return NULL;
 	}
-	if (nsize > old && vm->conf.mem_limit != 0 &&
+	/*
+	 * The limit holds for rule code only. Outside it, the engine's own
+	 * calls (an event's arguments, a flow's proxy) run unprotected: a
+	 * refusal there would raise with no handler, and the panic would
+	 * stop the engine. What they add is bounded by the event, and the
+	 * next rule's allocations fail until enough is collected.
+	 */
+	if (nsize > old && vm->conf.mem_limit != 0 && vm->rule_depth > 0 &&
 	    vm->mem_used - old + nsize > vm->conf.mem_limit)
 		return NULL;
 	if (ptr == NULL)
@@ -236,6 +243,7 @@ arm_hook(struct lvm *vm, lua_State *co)
 {
 	vm->instr_used = 0;
 	vm->over_budget = false;
+	vm->rule_depth++;
 	if (vm->conf.instr_limit != 0)
 		lua_sethook(co, lvm_hook, LUA_MASKCOUNT, HOOK_STEP);
 }
@@ -246,6 +254,7 @@ disarm_hook(struct lvm *vm, lua_State *co)
 	if (vm->conf.instr_limit != 0)
 		lua_sethook(co, NULL, 0, 0);
 	vm->over_budget = false;
+	vm->rule_depth--;
 }
 
 /*
@@ -527,6 +536,35 @@ loaded:
 	return 1;
 }
 
+/*
+ * setmetatable as the base library's, except that a metatable with a
+ * __gc field is refused: a finalizer would run rule code whenever the
+ * collector does, outside any event, its instruction budget and its
+ * memory limit (Lua marks a table for finalization when its metatable
+ * is set, so a __gc added later never runs).
+ */
+static int
+l_setmetatable(lua_State *L)
+{
+	int t = lua_type(L, 2);
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_argcheck(L, t == LUA_TNIL || t == LUA_TTABLE, 2,
+	              "nil or table expected");
+	if (t == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "setmetatable: __gc metamethods "
+			                     "are not allowed in rules");
+		lua_pop(L, 1);
+	}
+	if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+		return luaL_error(L, "cannot change a protected metatable");
+	lua_settop(L, 2);
+	lua_setmetatable(L, 1);
+	return 1;
+}
+
 static void
 open_safe_libs(struct lvm *vm)
 {
@@ -580,6 +618,8 @@ open_safe_libs(struct lvm *vm)
 	}
 	lua_pushcfunction(L, l_require);
 	lua_setfield(L, -2, "require");
+	lua_pushcfunction(L, l_setmetatable);
+	lua_setfield(L, -2, "setmetatable");
 	/* The original (Lua 5.1 era) code uses unpack. */
 	lua_getglobal(L, "table");
 	lua_getfield(L, -1, "unpack");

@@ -31,6 +31,12 @@ struct lvm {
 	size_t slab_used;                  /* bytes cut from slabs->data */
 	uint64_t instr_used;               /* during the current call */
 	bool over_budget;
+	/*
+	 * Rule code running (protected calls and resumes nest): the memory
+	 * limit is enforced then only, so that what the engine builds
+	 * outside them (an event's arguments) never raises unprotected.
+	 */
+	unsigned rule_depth;
 	/* registry: eval functions of an event's rules, in rule order */
 	int plain_ref[EV_COUNT];    /* rules called once per event */
 	int streamed_ref[EV_COUNT]; /* rules run as coroutines */

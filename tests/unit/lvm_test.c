@@ -275,6 +275,57 @@ test_mem_recovers_after_oom_in_rule(void)
 }
 
 /*
+ * Regression: a rule that keeps what it allocates up to the limit (pcall
+ * swallows its own "not enough memory") left no room for the engine's
+ * next event arguments, made outside any protected call (the flow's
+ * proxy here): the refusal raised with no handler, and the panic aborted
+ * the engine. The limit now binds rule code only; the event's rule then
+ * fails, and runs again once the memory is released.
+ */
+static void
+test_mem_cap_event_args(void)
+{
+	static const char rules[] =
+	    "local tcpc = require('protocol/tcp_connection')\n"
+	    "local head, ends = nil, 0\n"
+	    "local function fill () while true do head = {head} end end\n"
+	    "haka.rule{on = haka.events.started, eval = function ()\n"
+	    "  pcall(fill)\n"
+	    "  pcall(fill)\n"
+	    "end}\n"
+	    "haka.rule{on = tcpc.events.end_connection, eval = function (f)\n"
+	    "  ends = ends + 1\n"
+	    "  local t = {f, ends}\n"
+	    "  haka.log('end %d', ends)\n"
+	    "end}\n"
+	    "haka.rule{on = haka.events.exiting, eval = function ()\n"
+	    "  head = nil\n"
+	    "end}\n";
+	struct flow *f = calloc(1, sizeof(*f));
+
+	FAIL_IF(f == NULL);
+	f->lua_ref = f->fields_ref = LUA_NOREF;
+	FAIL_IF(vm_start(4 * MB, 0, false) == NULL);
+	FAIL_IF_NOT(load_text("hoard.lua", rules) == HK_OK);
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_STARTED) == HK_OK);
+	FAIL_IF(lvm_memory(vm) < 4 * MB - 4096);
+	/* The proxy is made over the limit; the rule's table is refused. */
+	FAIL_IF_NOT(lvm_event_flow(vm, EV_TCPC_END_CONNECTION, f, NULL, 0) ==
+	            HK_ERR);
+	FAIL_IF_NOT(log_has("not enough memory"));
+	FAIL_IF(log_has("end 1\n"));
+	FAIL_IF(lvm_memory(vm) > 4 * MB + 64 * 1024);
+	/* Released: the same event runs again. */
+	FAIL_IF_NOT(lvm_event_simple(vm, EV_EXITING) == HK_OK);
+	log_reset();
+	FAIL_IF_NOT(lvm_event_flow(vm, EV_TCPC_END_CONNECTION, f, NULL, 0) ==
+	            HK_OK);
+	FAIL_IF_NOT(log_has("end 2\n"));
+	lvm_flow_free(vm, f);
+	free(f);
+}
+
+/*
  * Blocks of every size move between the slab classes and malloc (lvm.c:
  * up to 256 bytes from slabs): strings of 1 to 700 bytes, tables grown
  * from empty to 300 entries (their parts resized through the classes and
@@ -712,6 +763,17 @@ test_no_dangerous_functions(void)
 	    "  assert(_G[name] ~= nil, name .. ' is missing')\n"
 	    "end\n"
 	    "assert(unpack == table.unpack)\n"
+	    /* no finalizer: it would run rule code outside any event */
+	    "local ok, err = pcall(setmetatable, {}, {__gc = print})\n"
+	    "assert(not ok and err:find('__gc metamethods are not allowed'))\n"
+	    "local mt = {__index = {x = 1}}\n"
+	    "assert(getmetatable(setmetatable({}, mt)) == mt)\n"
+	    "assert(setmetatable({}, mt).x == 1)\n"
+	    "local p = setmetatable({}, {__metatable = 'locked'})\n"
+	    "assert(not pcall(setmetatable, p, {}))\n"
+	    "assert(not pcall(setmetatable, {}, 1))\n"
+	    "assert(getmetatable(setmetatable(setmetatable({}, mt), nil))\n"
+	    "  == nil)\n"
 	    "haka.log('library set checked')\n";
 
 	FAIL_IF(vm_start(0, 0, false) == NULL);
@@ -2007,6 +2069,7 @@ main(void)
 	RUN(test_mem_cap_in_rule);
 	RUN(test_heap_blocks);
 	RUN(test_mem_recovers_after_oom_in_rule);
+	RUN(test_mem_cap_event_args);
 	RUN(test_instr_budget_loop);
 	RUN(test_instr_budget_message);
 	RUN(test_instr_budget_not_swallowed_by_pcall);

@@ -56,6 +56,12 @@ expect runtime-error 1 "runtime.lua:2: undefined global 'undefined_thing'" -- "$
 expect missing-rules 1 'no-such.lua' -- "$hakapcap" "$tmp/no-such.lua" "$cap"
 expect version 0 '^version [0-9.]+, arch [A-Za-z0-9_]+, lua 5\.3$' -- "$hakapcap" --version
 expect good 0 'summary: packets 48' -- "$hakapcap" "$tmp/ok.lua" "$cap"
+# Rules that keep memory up to --lua-memory, their pcall swallowing the
+# refusal: the engine still makes the next events' arguments (packet
+# proxies, command and reply tables, outside any protected call) and goes
+# on to the end of the capture. It used to abort there with a Lua panic.
+printf 'local tcp = require("protocol/tcp_connection")\nlocal smtp = require("smtp")\nsmtp.install_tcp_rule(25)\nlocal head = nil\nlocal function fill () while true do head = {head} end end\nlocal function hoard () pcall(fill) pcall(fill) end\nhaka.rule{on = tcp.events.receive_packet, eval = hoard}\nhaka.rule{on = smtp.events.command, eval = hoard}\nhaka.rule{on = smtp.events.response, eval = hoard}\n' >"$tmp/hoard.lua"
+expect lua-memory-full 0 'summary: packets 48,' -- "$hakapcap" --lua-memory 8 "$tmp/hoard.lua" "$cap"
 expect bad-smtp-limit 2 "smtp-limit max_line=100: value '100' out of range \\(512 to 1048576\\)" -- "$hakapcap" --smtp-limit max_line=100 "$tmp/ok.lua" "$cap"
 # A capture whose link type the engine cannot decode (here the tutorial's
 # with its header saying USER0, 147) would pass uninspected: it is refused,
