@@ -1280,6 +1280,19 @@ push_data_args(struct lvm *vm, void *arg)
 	lua_pushstring(vm->L, lapi_dir_name(a->dir));
 }
 
+/* The message of a streamed rule's error (1) with the traceback of its
+ * coroutine (2, a light userdata). */
+static int
+streamed_msg(lua_State *L)
+{
+	char esc[4096];
+	lua_State *co = lua_touserdata(L, 2);
+
+	error_text(L, 1, esc, sizeof(esc));
+	luaL_traceback(L, co, esc, 0);
+	return 1;
+}
+
 /*
  * Resume one streamed coroutine; its record (a table {co, it, done}) is
  * on top of the stack. Returns HK_ERR when the rule failed.
@@ -1306,14 +1319,34 @@ resume_streamed(struct lvm *vm, struct flow *f, int nargs, lua_State *co)
 		return HK_OK;
 	}
 	{
-		char esc[4096];
 		int top = lua_gettop(L);
 
-		/* The value is read on L: co is dead, nothing runs on it. */
+		/*
+		 * The value is read on L: co is dead, nothing runs on it.
+		 * Its __tostring is rule code: run protected and budgeted,
+		 * as a plain rule's message handler is.
+		 */
+		lua_pushcfunction(L, streamed_msg);
 		lua_xmove(co, L, 1);
-		error_text(L, -1, esc, sizeof(esc));
-		luaL_traceback(L, co, esc, 0);
-		hk_log(LOG_ERROR, "lua", "%s", lua_tostring(L, -1));
+		lua_pushlightuserdata(L, co);
+		arm_hook(vm, L);
+		rc = lua_pcall(L, 2, 1, 0);
+		disarm_hook(vm, L);
+		if (rc == LUA_OK) {
+			hk_log(LOG_ERROR, "lua", "%s", lua_tostring(L, -1));
+		} else if (lua_type(L, -1) == LUA_TSTRING) {
+			char esc[4096];
+			size_t len;
+			const char *m = lua_tolstring(L, -1, &len);
+
+			log_escape(esc, sizeof(esc), m, len);
+			hk_log(LOG_ERROR, "lua",
+			       "%s (in the __tostring of an error object)",
+			       esc);
+		} else {
+			hk_log(LOG_ERROR, "lua",
+			       "(error object whose __tostring failed)");
+		}
 		lua_settop(L, top);
 	}
 	(void)f;

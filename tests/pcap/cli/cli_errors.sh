@@ -95,6 +95,21 @@ LUA
 for what in object streamed; do
 	expect "rule-error-escaped-$what" 0 "error lua: +([^ ]*errmsg.lua:[0-9]+: )?$what\\\\nforged\$" -- "$hakapcap" "$tmp/errmsg.lua" "$cap"
 done
+# An error object's __tostring is rule code: when it fails in turn, the
+# error is still logged and counted (a streamed rule's used to be read
+# outside any protected call, and the Lua panic aborted the engine).
+cat >"$tmp/badtostring.lua" <<'LUA'
+local smtp = require("smtp")
+smtp.install_tcp_rule(25)
+local bad = {__tostring = function () error("tostring fails") end}
+haka.rule{on = smtp.events.command, eval = function (flow, cmd)
+	if cmd.command == "RCPT" then error(setmetatable({}, bad)) end
+end}
+haka.rule{on = smtp.events.mail_content, options = {streamed = true},
+	eval = function (flow, iter) iter:wait(); error(setmetatable({}, bad)) end}
+LUA
+expect tostring-fails-streamed 0 'error lua: +[^ ]*badtostring.lua:3: tostring fails \(in the __tostring of an error object\)' -- "$hakapcap" "$tmp/badtostring.lua" "$cap"
+expect tostring-fails-counted 0 'rule errors 2,' -- "$hakapcap" "$tmp/badtostring.lua" "$cap"
 
 # A policy criterion the engine does not apply is refused, not ignored
 # (the policy would cover every client, not the one named).
