@@ -83,9 +83,19 @@ push_result_string(struct lvm *vm, const struct gresult *r, enum result_key k)
 static int
 result_mt(lua_State *L, const char *cls)
 {
+	lua_createtable(L, 0, 2);
+	lua_pushstring(L, cls);
+	lua_setfield(L, -2, "__pprint_name");
+	/*
+	 * getmetatable() gives a copy that only names the class (for
+	 * debug.pprint): the metatable itself, shared by every result the
+	 * engine makes outside any protected call, is out of the rules'
+	 * reach (a __gc added to it would finalize every later result).
+	 */
 	lua_createtable(L, 0, 1);
 	lua_pushstring(L, cls);
 	lua_setfield(L, -2, "__pprint_name");
+	lua_setfield(L, -2, "__metatable");
 	return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
@@ -567,6 +577,7 @@ static const char mailiter_src[] =
     "  return string.byte(d._s, i)\n"
     "end\n"
     "Data.__len = function (d) return #d._s end\n"
+    "Data.__metatable = {}\n"
     "Data.__tostring = function (d) return d._s end\n"
     "function Data:asstring() return self._s end\n"
     "function Data:sub(off, len)\n"
@@ -576,6 +587,7 @@ static const char mailiter_src[] =
     "end\n"
     "local Iter = {}\n"
     "Iter.__index = Iter\n"
+    "Iter.__metatable = {}\n"
     "function Iter:_push(s, last)\n"
     "  if #s > 0 then self._q[#self._q + 1] = s; self._n = self._n + #s end\n"
     "  if last then self._fin = true end\n"

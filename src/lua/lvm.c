@@ -1280,6 +1280,61 @@ push_data_args(struct lvm *vm, void *arg)
 	lua_pushstring(vm->L, lapi_dir_name(a->dir));
 }
 
+/*
+ * An engine function that runs Lua a rule can reach (the streamed
+ * iterator's methods and state live in a table the rule holds): run in a
+ * protected, budgeted call, so that a rule that changed them fails
+ * instead of stopping the engine. fn sees the nargs values below it as
+ * its stack and leaves nres values.
+ */
+struct engine_call {
+	struct lvm *vm;
+	void (*fn)(struct lvm *vm, void *arg);
+	void *arg;
+	int nres;
+};
+
+static int
+engine_call_k(lua_State *L)
+{
+	struct engine_call *c = lua_touserdata(L, lua_gettop(L));
+
+	lua_pop(L, 1);
+	c->fn(c->vm, c->arg);
+	return c->nres;
+}
+
+static int
+engine_call(struct lvm *vm, void (*fn)(struct lvm *vm, void *arg), void *arg,
+            int nargs, int nres, const char *what)
+{
+	lua_State *L = vm->L;
+	struct engine_call c = {vm, fn, arg, nres};
+	char esc[4096];
+	int rc;
+
+	lua_pushcfunction(L, engine_call_k);
+	lua_insert(L, -nargs - 1);
+	lua_pushlightuserdata(L, &c);
+	arm_hook(vm, L);
+	rc = lua_pcall(L, nargs + 1, nres, 0);
+	disarm_hook(vm, L);
+	if (rc == LUA_OK)
+		return HK_OK;
+	if (lua_type(L, -1) == LUA_TSTRING) {
+		size_t len;
+		const char *m = lua_tolstring(L, -1, &len);
+
+		log_escape(esc, sizeof(esc), m, len);
+	} else {
+		snprintf(esc, sizeof(esc), "(error object is a %s value)",
+		         luaL_typename(L, -1));
+	}
+	hk_log(LOG_ERROR, "lua", "%s: %s", what, esc);
+	lua_pop(L, 1);
+	return HK_ERR;
+}
+
 /* The message of a streamed rule's error (1) with the traceback of its
  * coroutine (2, a light userdata). */
 static int
@@ -1301,11 +1356,32 @@ static int
 resume_streamed(struct lvm *vm, struct flow *f, int nargs, lua_State *co)
 {
 	lua_State *L = vm->L;
+	bool over;
 	int rc;
 
 	arm_hook(vm, co);
 	rc = lua_resume(co, L, nargs);
+	over = vm->over_budget;
 	disarm_hook(vm, co);
+	if (vm->conf.instr_limit != 0) {
+		/*
+		 * A rule may resume this coroutine itself (it can keep it):
+		 * it stays budgeted, on the budget of the event running it.
+		 * And an overrun in a coroutine it resumed left the main
+		 * thread hooked at every instruction: cleared (no rule code
+		 * runs on it around here).
+		 */
+		lua_sethook(co, lvm_hook, LUA_MASKCOUNT, HOOK_STEP);
+		lua_sethook(L, NULL, 0, 0);
+	}
+	if (over && (rc == LUA_OK || rc == LUA_YIELD)) {
+		/* Swallowed by a pcall around a nested coroutine. */
+		lua_settop(co, 0);
+		lua_pushboolean(L, 1);
+		lua_setfield(L, -2, "done");
+		hk_log(LOG_ERROR, "lua", "instruction budget exceeded");
+		return HK_ERR;
+	}
 	if (rc == LUA_YIELD) {
 		lua_settop(co, 0);
 		return HK_OK;
@@ -1386,7 +1462,12 @@ lvm_streamed(struct lvm *vm, struct flow *f, const struct lvm_streamed_ops *ops)
 			lua_newtable(L);
 			co = lua_newthread(L);
 			lua_setfield(L, -2, "co");
-			ops->push_iter(vm, ops->arg);
+			if (engine_call(vm, ops->push_iter, ops->arg, 0, 1,
+			                event_names[ops->ev]) != HK_OK) {
+				rc = HK_ERR;
+				lua_pop(L, 2);
+				continue;
+			}
 			lua_setfield(L, -2, "it");
 			lua_pushvalue(L, -1);
 			lua_rawseti(L, top + 3, key);
@@ -1418,8 +1499,18 @@ lvm_streamed(struct lvm *vm, struct flow *f, const struct lvm_streamed_ops *ops)
 			lua_pop(L, 1);
 			nargs = 0;
 		}
-		if (ops->feed != NULL)
-			ops->feed(vm, ops->arg);
+		if (ops->feed != NULL) {
+			lua_pushvalue(L, -1);
+			if (engine_call(vm, ops->feed, ops->arg, 1, 0,
+			                event_names[ops->ev]) != HK_OK) {
+				/* The rule broke its iterator: it stops. */
+				rc = HK_ERR;
+				lua_pushboolean(L, 1);
+				lua_setfield(L, -2, "done");
+				lua_settop(L, top + 3);
+				continue;
+			}
+		}
 		if (resume_streamed(vm, f, nargs, co) != HK_OK)
 			rc = HK_ERR;
 		if (lua_getfield(L, -1, "done") == LUA_TNIL &&

@@ -111,6 +111,29 @@ LUA
 expect tostring-fails-streamed 0 'error lua: +[^ ]*badtostring.lua:3: tostring fails \(in the __tostring of an error object\)' -- "$hakapcap" "$tmp/badtostring.lua" "$cap"
 expect tostring-fails-counted 0 'rule errors 2,' -- "$hakapcap" "$tmp/badtostring.lua" "$cap"
 
+# What a rule can reach of the objects the engine gives it cannot stop
+# the engine: each of these aborted it (a Lua panic, exit 134) or hung it
+# (no instruction budget). The mail of ndpi-smtp.pcap comes in several
+# pieces, so that a streamed rule is resumed after it yielded.
+mails=$data/../public/ndpi-smtp.pcap
+# the streamed iterator's methods and state, fed outside any protected call
+printf 'local smtp = require("smtp")\nsmtp.install_tcp_rule(25)\nhaka.rule{on = smtp.events.mail_content, options = {streamed = true},\n  eval = function (flow, it) it._push = function () error("broken _push") end; coroutine.yield() end}\n' >"$tmp/iter_push.lua"
+expect iterator-method-replaced 0 'error lua: +smtp:mail_content: .*broken _push' -- timeout 60 "$hakapcap" "$tmp/iter_push.lua" "$mails"
+printf 'local smtp = require("smtp")\nsmtp.install_tcp_rule(25)\nhaka.rule{on = smtp.events.mail_content, options = {streamed = true},\n  eval = function (flow, it) it._push = function () while true do end end; coroutine.yield() end}\n' >"$tmp/iter_loop.lua"
+expect iterator-method-loops 0 'smtp:mail_content: .*instruction budget exceeded' -- timeout 60 "$hakapcap" --lua-instructions 1000000 "$tmp/iter_loop.lua" "$mails"
+# the shared metatables: of the command and reply tables, of the content
+# (plain rule) and of the iterator (its __index): a __gc there would be
+# set by the engine on its next object
+printf 'local smtp = require("smtp")\nsmtp.install_tcp_rule(25)\nlocal function gc () error("finalizer") end\nhaka.rule{on = smtp.events.command, eval = function (flow, c) getmetatable(c).__gc = gc; for i = 1, 20000 do local _ = {i} end end}\nhaka.rule{on = smtp.events.response, eval = function (flow, r) getmetatable(r).__gc = gc; getmetatable(r.responses).__gc = gc end}\nhaka.rule{on = smtp.events.mail_content, eval = function (flow, d) getmetatable(d).__gc = gc end}\nhaka.rule{on = smtp.events.mail_content, options = {streamed = true}, eval = function (flow, it) it.__index.__gc = gc end}\n' >"$tmp/shared_mt.lua"
+expect shared-metatables 0 'verdicts: .*rule errors [1-9]' -- timeout 60 "$hakapcap" "$tmp/shared_mt.lua" "$data/../public/sv-fw135-smtp-multi-mail.pcap"
+absent shared-metatables-no-finalizer 0 'finalizer|panic' -- timeout 60 "$hakapcap" "$tmp/shared_mt.lua" "$data/../public/sv-fw135-smtp-multi-mail.pcap"
+# a streamed rule's coroutine, kept and resumed by another rule: budgeted
+printf 'local tcpc = require("protocol/tcp_connection")\nlocal saved\nhaka.rule{on = tcpc.events.receive_data, options = {streamed = true},\n  eval = function (flow, it) saved = coroutine.running(); coroutine.yield(); while true do end end}\nhaka.rule{on = tcpc.events.receive_packet, eval = function ()\n  if saved and coroutine.status(saved) == "suspended" then local co = saved; saved = nil; coroutine.resume(co) end end}\n' >"$tmp/steal.lua"
+expect stolen-coroutine-budgeted 0 'summary: packets' -- timeout 60 "$hakapcap" --lua-instructions 1000000 "$tmp/steal.lua" "$mails"
+# an overrun in a coroutine that a streamed rule swallowed, then yielded
+printf 'local smtp = require("smtp")\nsmtp.install_tcp_rule(25)\nhaka.rule{on = smtp.events.mail_content, options = {streamed = true},\n  eval = function (flow, it) pcall(coroutine.wrap(function () while true do end end)); coroutine.yield() end}\n' >"$tmp/overrun.lua"
+expect swallowed-overrun-counted 0 'verdicts: .*rule errors 1,' -- timeout 60 "$hakapcap" --lua-instructions 100000 "$tmp/overrun.lua" "$mails"
+
 # A policy criterion the engine does not apply is refused, not ignored
 # (the policy would cover every client, not the one named).
 printf 'haka.policy{on = haka.dissectors.tcp_connection.policies.next_dissector,\n  port = 25, srcip = "10.9.9.9",\n  action = haka.dissectors.smtp.install}\n' >"$tmp/policy.lua"
