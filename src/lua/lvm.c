@@ -325,19 +325,20 @@ abort_aware_msgh(lua_State *L)
 
 /*
  * Call the function below nargs arguments, with the message handler at
- * stack index msgh: HK_OK, or HK_ERR after logging the error. The function
- * and its arguments are popped.
+ * stack index msgh: HK_OK with its nres results, or HK_ERR after logging
+ * the error (no results). The function and its arguments are popped.
  */
 static int
-pcall_at(struct lvm *vm, int nargs, const char *what, int msgh)
+pcall_at(struct lvm *vm, int nargs, int nres, const char *what, int msgh)
 {
 	lua_State *L = vm->L;
 	int rc;
 
 	arm_hook(vm, L);
-	rc = lua_pcall(L, nargs, 0, msgh);
+	rc = lua_pcall(L, nargs, nres, msgh);
 	if (rc == LUA_OK && vm->over_budget) {
 		/* Swallowed by a pcall inside a coroutine: still an error. */
+		lua_pop(L, nres);
 		lua_pushliteral(L, "instruction budget exceeded");
 		rc = LUA_ERRRUN;
 	}
@@ -361,8 +362,9 @@ pcall_at(struct lvm *vm, int nargs, const char *what, int msgh)
 	return HK_ERR;
 }
 
-int
-lvm_pcall(struct lvm *vm, int nargs, const char *what)
+/* pcall_at with the message handler put below the function. */
+static int
+pcall_n(struct lvm *vm, int nargs, int nres, const char *what)
 {
 	lua_State *L = vm->L;
 	int base = lua_gettop(L) - nargs; /* the function */
@@ -370,9 +372,15 @@ lvm_pcall(struct lvm *vm, int nargs, const char *what)
 
 	lua_pushcfunction(L, abort_aware_msgh);
 	lua_insert(L, base);
-	rc = pcall_at(vm, nargs, what, base);
+	rc = pcall_at(vm, nargs, nres, what, base);
 	lua_remove(L, base);
 	return rc;
+}
+
+int
+lvm_pcall(struct lvm *vm, int nargs, const char *what)
+{
+	return pcall_n(vm, nargs, 0, what);
 }
 
 /* --- sandbox --------------------------------------------------------- */
@@ -1135,7 +1143,7 @@ lvm_dispatch(struct lvm *vm, enum hk_event ev, push_args_fn push, void *arg,
 	for (i = 1; i <= n; i++) {
 		lua_rawgeti(L, top + 2, i);
 		push(vm, arg);
-		if (pcall_at(vm, nargs, event_names[ev], top + 1) != HK_OK)
+		if (pcall_at(vm, nargs, 0, event_names[ev], top + 1) != HK_OK)
 			rc = HK_ERR;
 		if (event_stopped(vm, pkt, f))
 			break;
@@ -1282,10 +1290,10 @@ push_data_args(struct lvm *vm, void *arg)
 
 /*
  * An engine function that runs Lua a rule can reach (the streamed
- * iterator's methods and state live in a table the rule holds): run in a
- * protected, budgeted call, so that a rule that changed them fails
- * instead of stopping the engine. fn sees the nargs values below it as
- * its stack and leaves nres values.
+ * iterator's methods and state live in a table the rule holds): run as
+ * rule code is (pcall_n), so that a rule that changed them fails instead
+ * of stopping the engine. fn sees the nargs values below it as its stack
+ * and leaves nres values.
  */
 struct engine_call {
 	struct lvm *vm;
@@ -1310,29 +1318,11 @@ engine_call(struct lvm *vm, void (*fn)(struct lvm *vm, void *arg), void *arg,
 {
 	lua_State *L = vm->L;
 	struct engine_call c = {vm, fn, arg, nres};
-	char esc[4096];
-	int rc;
 
 	lua_pushcfunction(L, engine_call_k);
 	lua_insert(L, -nargs - 1);
 	lua_pushlightuserdata(L, &c);
-	arm_hook(vm, L);
-	rc = lua_pcall(L, nargs + 1, nres, 0);
-	disarm_hook(vm, L);
-	if (rc == LUA_OK)
-		return HK_OK;
-	if (lua_type(L, -1) == LUA_TSTRING) {
-		size_t len;
-		const char *m = lua_tolstring(L, -1, &len);
-
-		log_escape(esc, sizeof(esc), m, len);
-	} else {
-		snprintf(esc, sizeof(esc), "(error object is a %s value)",
-		         luaL_typename(L, -1));
-	}
-	hk_log(LOG_ERROR, "lua", "%s: %s", what, esc);
-	lua_pop(L, 1);
-	return HK_ERR;
+	return pcall_n(vm, nargs + 1, nres, what);
 }
 
 /* The message of a streamed rule's error (1) with the traceback of its
@@ -1405,24 +1395,9 @@ resume_streamed(struct lvm *vm, struct flow *f, int nargs, lua_State *co)
 		lua_pushcfunction(L, streamed_msg);
 		lua_xmove(co, L, 1);
 		lua_pushlightuserdata(L, co);
-		arm_hook(vm, L);
-		rc = lua_pcall(L, 2, 1, 0);
-		disarm_hook(vm, L);
-		if (rc == LUA_OK) {
+		/* When it fails, pcall_n logs its own error. */
+		if (pcall_n(vm, 2, 1, "a streamed rule's error") == HK_OK)
 			hk_log(LOG_ERROR, "lua", "%s", lua_tostring(L, -1));
-		} else if (lua_type(L, -1) == LUA_TSTRING) {
-			char esc[4096];
-			size_t len;
-			const char *m = lua_tolstring(L, -1, &len);
-
-			log_escape(esc, sizeof(esc), m, len);
-			hk_log(LOG_ERROR, "lua",
-			       "%s (in the __tostring of an error object)",
-			       esc);
-		} else {
-			hk_log(LOG_ERROR, "lua",
-			       "(error object whose __tostring failed)");
-		}
 		lua_settop(L, top);
 	}
 	(void)f;
