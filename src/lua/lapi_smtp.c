@@ -564,6 +564,11 @@ lapi_smtp_field(lua_State *L, struct flow *f, const char *key)
  * d:sub(), and d[i], the byte at 1-based index i, as the original's
  * vbuffer_sub (an index outside 1..#d is an error, as on the TCP data
  * views).
+ *
+ * Data's and the iterator's metatables, set by the engine on its next
+ * objects, are out of the rules' reach: getmetatable() gives an empty
+ * table, and the iterator's methods are its metatable's __index, not the
+ * metatable itself (it.__index is nil).
  */
 static const char mailiter_src[] =
     "local StreamIter = ...\n"
@@ -586,8 +591,7 @@ static const char mailiter_src[] =
     "  return setmetatable({_s = string.sub(self._s, off + 1, e)}, Data)\n"
     "end\n"
     "local Iter = {}\n"
-    "Iter.__index = Iter\n"
-    "Iter.__metatable = {}\n"
+    "local IterMT = {__index = Iter, __metatable = {}}\n"
     "function Iter:_push(s, last)\n"
     "  if #s > 0 then self._q[#self._q + 1] = s; self._n = self._n + #s end\n"
     "  if last then self._fin = true end\n"
@@ -613,7 +617,7 @@ static const char mailiter_src[] =
     "  Iter[k] = StreamIter[k]\n"
     "end\n"
     "return {\n"
-    "  new = function () return setmetatable({_q = {}, _n = 0, _fin = false}, Iter) end,\n"
+    "  new = function () return setmetatable({_q = {}, _n = 0, _fin = false}, IterMT) end,\n"
     "  data = function (s) return setmetatable({_s = s}, Data) end,\n"
     "}\n";
 

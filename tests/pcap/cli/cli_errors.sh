@@ -123,10 +123,12 @@ expect iterator-method-replaced 0 'error lua: +[^ ]*iter_push.lua:4: broken _pus
 printf 'local smtp = require("smtp")\nsmtp.install_tcp_rule(25)\nhaka.rule{on = smtp.events.mail_content, options = {streamed = true},\n  eval = function (flow, it) it._push = function () while true do end end; coroutine.yield() end}\n' >"$tmp/iter_loop.lua"
 expect iterator-method-loops 0 'error lua: +instruction budget exceeded' -- timeout 60 "$hakapcap" --lua-instructions 1000000 "$tmp/iter_loop.lua" "$mails"
 # the shared metatables: of the command and reply tables, of the content
-# (plain rule) and of the iterator (its __index): a __gc there would be
-# set by the engine on its next object
-printf 'local smtp = require("smtp")\nsmtp.install_tcp_rule(25)\nlocal function gc () error("finalizer") end\nhaka.rule{on = smtp.events.command, eval = function (flow, c) getmetatable(c).__gc = gc; for i = 1, 20000 do local _ = {i} end end}\nhaka.rule{on = smtp.events.response, eval = function (flow, r) getmetatable(r).__gc = gc; getmetatable(r.responses).__gc = gc end}\nhaka.rule{on = smtp.events.mail_content, eval = function (flow, d) getmetatable(d).__gc = gc end}\nhaka.rule{on = smtp.events.mail_content, options = {streamed = true}, eval = function (flow, it) it.__index.__gc = gc end}\n' >"$tmp/shared_mt.lua"
-expect shared-metatables 0 'verdicts: .*rule errors [1-9]' -- timeout 60 "$hakapcap" "$tmp/shared_mt.lua" "$data/../public/sv-fw135-smtp-multi-mail.pcap"
+# (plain rule) and of the iterator: a __gc there would be set by the
+# engine on its next object. getmetatable() gives copies now, and the
+# iterator's methods are not its metatable (it.__index is nil): no rule
+# fails, no finalizer runs.
+printf 'local smtp = require("smtp")\nsmtp.install_tcp_rule(25)\nlocal function gc () error("finalizer") end\nhaka.rule{on = smtp.events.command, eval = function (flow, c) getmetatable(c).__gc = gc; for i = 1, 20000 do local _ = {i} end end}\nhaka.rule{on = smtp.events.response, eval = function (flow, r) getmetatable(r).__gc = gc; getmetatable(r.responses).__gc = gc end}\nhaka.rule{on = smtp.events.mail_content, eval = function (flow, d) getmetatable(d).__gc = gc end}\nhaka.rule{on = smtp.events.mail_content, options = {streamed = true}, eval = function (flow, it) getmetatable(it).__gc = gc; assert(it.__index == nil) end}\n' >"$tmp/shared_mt.lua"
+expect shared-metatables 0 'verdicts: .*rule errors 0,' -- timeout 60 "$hakapcap" "$tmp/shared_mt.lua" "$data/../public/sv-fw135-smtp-multi-mail.pcap"
 absent shared-metatables-no-finalizer 0 'finalizer|panic' -- timeout 60 "$hakapcap" "$tmp/shared_mt.lua" "$data/../public/sv-fw135-smtp-multi-mail.pcap"
 # a streamed rule's coroutine, kept and resumed by another rule: budgeted
 printf 'local tcpc = require("protocol/tcp_connection")\nlocal saved\nhaka.rule{on = tcpc.events.receive_data, options = {streamed = true},\n  eval = function (flow, it) saved = coroutine.running(); coroutine.yield(); while true do end end}\nhaka.rule{on = tcpc.events.receive_packet, eval = function ()\n  if saved and coroutine.status(saved) == "suspended" then local co = saved; saved = nil; coroutine.resume(co) end end}\n' >"$tmp/steal.lua"
