@@ -181,6 +181,36 @@ int gtoken_sm_feed(const struct gtoken *t, struct gsm_state *st,
 bool gtoken_sm_finish(const struct gtoken *t, const struct gsm_state *st);
 
 /*
+ * gtoken_sm_feed from a fresh state, with the same answers. A token of
+ * one item (a class and its repeat count, most tokens of a line) is
+ * matched here, inline, without the state and the loop over items.
+ */
+static inline int
+gtoken_sm_match(const struct gtoken *t, const uint8_t *buf, size_t n,
+                size_t *used)
+{
+	struct gsm_state st = {0, 0};
+	const struct gitem *it;
+	size_t lim = n, j = 0;
+
+	if (t->nitems != 1)
+		return gtoken_sm_feed(t, &st, buf, n, used);
+	it = &t->items[0];
+	if (it->max != GITEM_INF && lim > it->max)
+		lim = it->max;
+	while (j < lim && it->cls[buf[j]])
+		j++;
+	if (j != it->max) {
+		if (j == n)
+			return GT_MORE;
+		if (j < it->min)
+			return GT_NOMATCH;
+	}
+	*used = j;
+	return GT_MATCH;
+}
+
+/*
  * Anchored PCRE match of subject[0..n). partial: the subject may go on
  * (PCRE2_PARTIAL_HARD). GT_MATCH with *mlen, GT_NOMATCH, GT_MORE
  * (partial), GT_LIMIT.
