@@ -381,6 +381,9 @@ stream_consume(struct stream *st, uint64_t upto)
 {
 	struct stream_seg *s;
 
+	if (upto <= st->consumed &&
+	    (st->hold_head == NULL || st->hold_head->hold_end > st->consumed))
+		return; /* nothing to consume or release (most calls) */
 	if (upto > st->next)
 		upto = st->next;
 	if (upto > st->consumed) {
