@@ -1336,6 +1336,7 @@ static int
 gp_fast_token(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
               bool want, struct gresult **out)
 {
+	struct gsm_state st = {0, 0};
 	uint64_t avail, len;
 	size_t used;
 	struct gresult *v;
@@ -1345,8 +1346,8 @@ gp_fast_token(struct gparser *p, struct gp_fastin *fx, const struct gnode *n,
 	avail = fx->end - p->pos;
 	if (avail > (uint64_t)n->limit + 1)
 		avail = (uint64_t)n->limit + 1;
-	if (gtoken_sm_match(n->tok, fx->base + (p->pos - fx->off),
-	                    (size_t)avail, &used) != GT_MATCH)
+	if (gtoken_sm_feed(n->tok, &st, fx->base + (p->pos - fx->off),
+	                   (size_t)avail, &used) != GT_MATCH)
 		return FP_BAIL;
 	len = used;
 	if (len > n->limit)

@@ -173,42 +173,55 @@ struct gsm_state {
 /*
  * Feed buf[0..n) to a simple token from state st. GT_MATCH (*used bytes
  * of buf belong to the match), GT_NOMATCH, or GT_MORE (all n bytes were
- * consumed and the next one is needed to decide; st updated).
- */
-int gtoken_sm_feed(const struct gtoken *t, struct gsm_state *st,
-                   const uint8_t *buf, size_t n, size_t *used);
-/* At the end of the input: true when the match is complete. */
-bool gtoken_sm_finish(const struct gtoken *t, const struct gsm_state *st);
-
-/*
- * gtoken_sm_feed from a fresh state, with the same answers. A token of
- * one item (a class and its repeat count, most tokens of a line) is
- * matched here, inline, without the state and the loop over items.
+ * consumed and the next one is needed to decide; st updated). Each item
+ * takes as many bytes as its class and max allow; stopping on a byte
+ * outside the class with fewer than min bytes is a mismatch.
+ *
+ * Inline: the fast path calls it from a fresh state once per token of a
+ * line, most of them of one item, where a call and a state in memory
+ * cost about as much as the match.
  */
 static inline int
-gtoken_sm_match(const struct gtoken *t, const uint8_t *buf, size_t n,
-                size_t *used)
+gtoken_sm_feed(const struct gtoken *t, struct gsm_state *st, const uint8_t *buf,
+               size_t n, size_t *used)
 {
-	struct gsm_state st = {0, 0};
 	const struct gitem *it;
-	size_t lim = n, j = 0;
+	uint32_t k = st->item, cnt = st->cnt;
+	size_t i = 0, j, lim;
 
-	if (t->nitems != 1)
-		return gtoken_sm_feed(t, &st, buf, n, used);
-	it = &t->items[0];
-	if (it->max != GITEM_INF && lim > it->max)
-		lim = it->max;
-	while (j < lim && it->cls[buf[j]])
-		j++;
-	if (j != it->max) {
-		if (j == n)
+	while (k < t->nitems) {
+		it = &t->items[k];
+		lim = n - i;
+		if (it->max != GITEM_INF && lim > it->max - cnt)
+			lim = it->max - cnt;
+		j = i;
+		while (j - i < lim && it->cls[buf[j]])
+			j++;
+		cnt += (uint32_t)(j - i);
+		i = j;
+		if (cnt == it->max) {
+			k++;
+			cnt = 0;
+			continue;
+		}
+		if (i == n) {
+			st->item = k;
+			st->cnt = cnt;
+			*used = i;
 			return GT_MORE;
-		if (j < it->min)
+		}
+		if (cnt < it->min)
 			return GT_NOMATCH;
+		k++;
+		cnt = 0;
 	}
-	*used = j;
+	st->item = k;
+	st->cnt = 0;
+	*used = i;
 	return GT_MATCH;
 }
+/* At the end of the input: true when the match is complete. */
+bool gtoken_sm_finish(const struct gtoken *t, const struct gsm_state *st);
 
 /*
  * Anchored PCRE match of subject[0..n). partial: the subject may go on

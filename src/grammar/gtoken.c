@@ -514,52 +514,6 @@ gtoken_free(struct gtoken *t)
 	free(t);
 }
 
-/*
- * Simple tokens: each item takes as many bytes as its class and max
- * allow; stopping on a byte outside the class with fewer than min bytes
- * is a mismatch. Reaching the end of buf while an item could still grow
- * means the next byte decides (GT_MORE).
- */
-int
-gtoken_sm_feed(const struct gtoken *t, struct gsm_state *st, const uint8_t *buf,
-               size_t n, size_t *used)
-{
-	const struct gitem *it;
-	uint32_t k = st->item, cnt = st->cnt;
-	size_t i = 0, j, lim;
-
-	while (k < t->nitems) {
-		it = &t->items[k];
-		lim = n - i;
-		if (it->max != GITEM_INF && lim > it->max - cnt)
-			lim = it->max - cnt;
-		j = i;
-		while (j - i < lim && it->cls[buf[j]])
-			j++;
-		cnt += (uint32_t)(j - i);
-		i = j;
-		if (cnt == it->max) {
-			k++;
-			cnt = 0;
-			continue;
-		}
-		if (i == n) {
-			st->item = k;
-			st->cnt = cnt;
-			*used = i;
-			return GT_MORE;
-		}
-		if (cnt < it->min)
-			return GT_NOMATCH;
-		k++;
-		cnt = 0;
-	}
-	st->item = k;
-	st->cnt = 0;
-	*used = i;
-	return GT_MATCH;
-}
-
 bool
 gtoken_sm_finish(const struct gtoken *t, const struct gsm_state *st)
 {
