@@ -141,7 +141,7 @@ hold_push(struct stream *st, struct packet *pkt, uint64_t hold_end)
 		global_peak = global_held;
 }
 
-static void
+static inline void
 hold_release(struct stream *st, bool all)
 {
 	struct packet *pkt;
@@ -381,9 +381,6 @@ stream_consume(struct stream *st, uint64_t upto)
 {
 	struct stream_seg *s;
 
-	if (upto <= st->consumed &&
-	    (st->hold_head == NULL || st->hold_head->hold_end > st->consumed))
-		return; /* nothing to consume or release (most calls) */
 	if (upto > st->next)
 		upto = st->next;
 	if (upto > st->consumed) {
